@@ -1,0 +1,22 @@
+"""otelsvc: OpenTelemetry-native telemetry for Python services.
+
+``otelsvc.start()`` gives meter and tracer providers, a Prometheus scrape endpoint and an OTLP push
+side by side, and a teardown at exit that is bounded in time and logs every failure.
+"""
+
+from otelsvc._errors import ConfigError
+from otelsvc._guard import ProviderGuard, start
+from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, Timer, UpDownCounterHandle
+from otelsvc._version import __version__
+
+__all__ = [
+    "ConfigError",
+    "CounterHandle",
+    "GaugeHandle",
+    "HistogramHandle",
+    "ProviderGuard",
+    "Timer",
+    "UpDownCounterHandle",
+    "__version__",
+    "start",
+]

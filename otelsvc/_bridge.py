@@ -1,0 +1,362 @@
+"""The bridge: handle-recorded series handed to every SDK reader at collection time.
+
+The OTel specification's MetricProducer is the model: pre-aggregated points are added to each
+reader's collection beside what the SDK's own instruments produced, under the same Resource, in an
+``otelsvc`` instrumentation scope, with the reader's preferred temporality. The Python SDK has no
+producer hook, so the bridge wraps the collect callback the MeterProvider installs on each reader
+(``MetricReader._collect``); the SDK range in pyproject is pinned for that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics import Counter as SdkCounter
+from opentelemetry.sdk.metrics import Histogram as SdkHistogram
+from opentelemetry.sdk.metrics import UpDownCounter as SdkUpDownCounter
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricReader,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from otelsvc._handles import (
+    CounterHandle,
+    GaugeHandle,
+    Handle,
+    HistogramHandle,
+    UpDownCounterHandle,
+)
+from otelsvc._version import __version__
+
+__all__ = ["KINDS", "Bridge", "BridgedInstrument"]
+
+_log = logging.getLogger("otelsvc")
+
+KINDS = ("counter", "updowncounter", "gauge", "histogram")
+_HANDLE_TYPES: dict[str, type[Handle]] = {
+    "counter": CounterHandle,
+    "updowncounter": UpDownCounterHandle,
+    "gauge": GaugeHandle,
+    "histogram": HistogramHandle,
+}
+_SDK_CLASS = {"counter": SdkCounter, "updowncounter": SdkUpDownCounter, "histogram": SdkHistogram}
+OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
+SCOPE = InstrumentationScope("otelsvc", __version__)
+
+
+class BridgedInstrument:
+    """One metric stream recorded through handles: a name, kind, unit, label keys and its series."""
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        name: str,
+        kind: str,
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        bounds: Sequence[float] | None = None,
+        max_series: int = 2000,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if kind == "histogram" and bounds is None:
+            raise ValueError("a histogram needs explicit bucket bounds")
+        self.bridge = bridge
+        self.name = name
+        self.kind = kind
+        self.unit = unit
+        self.description = description
+        self.label_keys = tuple(label_keys)
+        self.bounds = tuple(float(b) for b in bounds) if bounds is not None else None
+        self.max_series = max_series
+        self.lock = threading.Lock()
+        self._create_lock = threading.Lock()
+        self._handles: dict[tuple[str, ...], Handle] = {}
+        self._rejected = False
+        self._overflowed = False
+        self.render_cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<BridgedInstrument {self.name} {self.kind} series={len(self._handles)}>"
+
+    def bind(self, *values: str) -> Any:
+        """The handle for these label values (in ``label_keys`` order), made once and then reused."""
+        handle = self._handles.get(values)
+        if handle is not None:
+            return handle
+        if len(values) != len(self.label_keys):
+            raise ValueError(f"{self.name} takes {len(self.label_keys)} label values {self.label_keys}")
+        with self._create_lock:
+            handle = self._handles.get(values)
+            if handle is not None:
+                return handle
+            if len(self._handles) >= self.max_series:
+                return self._overflow_handle()
+            handle = self._make(tuple(str(v) for v in values))
+            self._handles = {**self._handles, values: handle}
+            return handle
+
+    def _make(self, values: tuple[str, ...]) -> Handle:
+        cls = _HANDLE_TYPES[self.kind]
+        if cls is HistogramHandle:
+            assert self.bounds is not None
+            return HistogramHandle(self, values, self.lock, self.bounds)
+        return cls(self, values, self.lock)
+
+    def _overflow_handle(self) -> Handle:
+        key = ("\x00overflow",)
+        handle = self._handles.get(key)
+        if handle is None:
+            if not self._overflowed:
+                self._overflowed = True
+                _log.warning(
+                    "otelsvc: %s reached its limit of %d series; further label sets fold into one "
+                    "series with %s=true",
+                    self.name,
+                    self.max_series,
+                    OVERFLOW_ATTRIBUTE,
+                )
+            handle = self._make(key)
+            self._handles = {**self._handles, key: handle}
+        return handle
+
+    def remove(self, *values: str) -> bool:
+        """Forget one series: it leaves every reader's next collection and its memory is freed."""
+        with self._create_lock:
+            if values not in self._handles:
+                return False
+            handles = dict(self._handles)
+            del handles[values]
+            self._handles = handles
+            return True
+
+    def handles(self) -> Iterator[tuple[tuple[str, ...], Handle]]:
+        """The live series (a snapshot; safe while others bind or record)."""
+        return iter(self._handles.items())
+
+    def series_count(self) -> int:
+        return len(self._handles)
+
+    def attributes_of(self, key: tuple[str, ...]) -> dict[str, Any]:
+        if key == ("\x00overflow",):
+            return {OVERFLOW_ATTRIBUTE: True}
+        return dict(zip(self.label_keys, key))
+
+    def reject(self, value: float) -> None:
+        """Log once that a negative amount reached a monotonic instrument, and drop it."""
+        if not self._rejected:
+            self._rejected = True
+            _log.warning("otelsvc: %s dropped a negative value (%r); it only takes values >= 0", self.name, value)
+
+    def reset_after_fork(self, start: int) -> None:
+        """Give the child process fresh locks and empty aggregates."""
+        self.lock = threading.Lock()
+        self._create_lock = threading.Lock()
+        for handle in self._handles.values():
+            handle._reset(self.lock, start)
+
+    def collect(self, temporality: AggregationTemporality, now: int, state: dict[Handle, Any]) -> Metric | None:
+        """This instrument's points for one reader, or None when no series has a measurement."""
+        delta = temporality == AggregationTemporality.DELTA and self.kind in ("counter", "histogram")
+        points: list[Any] = []
+        for key, handle in self._handles.items():
+            if not handle._seen:
+                continue
+            attributes = self.attributes_of(key)
+            if isinstance(handle, HistogramHandle):
+                point = self._histogram_point(handle, attributes, now, delta, state)
+            else:
+                point = self._number_point(handle, attributes, now, delta, state)  # type: ignore[arg-type]
+            if point is not None:
+                points.append(point)
+        if not points:
+            return None
+        data: Any
+        if self.kind == "gauge":
+            data = Gauge(data_points=points)
+        elif self.kind == "histogram":
+            data = Histogram(data_points=points, aggregation_temporality=temporality)
+        else:
+            data = Sum(
+                data_points=points,
+                aggregation_temporality=temporality if self.kind == "counter" else AggregationTemporality.CUMULATIVE,
+                is_monotonic=self.kind == "counter",
+            )
+        return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
+
+    @staticmethod
+    def _number_point(
+        handle: CounterHandle | UpDownCounterHandle | GaugeHandle,
+        attributes: dict[str, Any],
+        now: int,
+        delta: bool,
+        state: dict[Handle, Any],
+    ) -> NumberDataPoint | None:
+        value = handle.snapshot()
+        start = handle._start
+        if delta:
+            previous = state.get(handle)
+            if previous is not None:
+                prev_value, start = previous
+                if value == prev_value:
+                    state[handle] = (value, now)
+                    return None
+                state[handle] = (value, now)
+                value = value - prev_value
+            else:
+                state[handle] = (value, now)
+        return NumberDataPoint(
+            attributes=attributes,
+            start_time_unix_nano=start if not isinstance(handle, GaugeHandle) else 0,
+            time_unix_nano=now,
+            value=value,
+            exemplars=[],
+        )
+
+    def _histogram_point(
+        self,
+        handle: HistogramHandle,
+        attributes: dict[str, Any],
+        now: int,
+        delta: bool,
+        state: dict[Handle, Any],
+    ) -> HistogramDataPoint | None:
+        counts, total, low, high = handle.snapshot()
+        start = handle._start
+        if delta:
+            previous = state.get(handle)
+            state[handle] = (counts, total, now)
+            if previous is not None:
+                prev_counts, prev_total, start = previous
+                if counts == prev_counts:
+                    return None
+                counts = [a - b for a, b in zip(counts, prev_counts)]
+                total = total - prev_total
+        assert self.bounds is not None
+        return HistogramDataPoint(
+            attributes=attributes,
+            start_time_unix_nano=start,
+            time_unix_nano=now,
+            count=sum(counts),
+            sum=total,
+            bucket_counts=counts,
+            explicit_bounds=self.bounds,
+            min=low,
+            max=high,
+            exemplars=[],
+        )
+
+
+class Bridge:
+    """All handle-recorded instruments of one guard, and the hook that adds them to its readers."""
+
+    def __init__(self, max_series: int = 2000) -> None:
+        self.max_series = max_series
+        self._instruments: dict[str, BridgedInstrument] = {}
+        self._lock = threading.Lock()
+        self._delta_state: weakref.WeakKeyDictionary[MetricReader, dict[Handle, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.resource: Resource | None = None
+        self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
+
+    def instrument(
+        self,
+        name: str,
+        kind: str,
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        bounds: Sequence[float] | None = None,
+    ) -> BridgedInstrument:
+        """The instrument of that name, made once; a second call with another shape is an error."""
+        with self._lock:
+            existing = self._instruments.get(name)
+            if existing is not None:
+                if (existing.kind, existing.unit, existing.label_keys) != (kind, unit, tuple(label_keys)):
+                    raise ValueError(f"metric {name!r} is already declared with another kind, unit or labels")
+                return existing
+            inst = BridgedInstrument(self, name, kind, unit, description, label_keys, bounds, self.max_series)
+            self._instruments = {**self._instruments, name: inst}
+            return inst
+
+    def instruments(self) -> list[BridgedInstrument]:
+        return list(self._instruments.values())
+
+    def reset_after_fork(self) -> None:
+        start = time.time_ns()
+        self._lock = threading.Lock()
+        self._delta_state = weakref.WeakKeyDictionary()
+        for inst in self._instruments.values():
+            inst.reset_after_fork(start)
+
+    def scope_metrics(self, reader: MetricReader, now: int | None = None) -> ScopeMetrics | None:
+        """The bridged metrics as one reader sees them now, in the ``otelsvc`` scope."""
+        now = time.time_ns() if now is None else now
+        temporalities = reader._instrument_class_temporality
+        state = self._delta_state.setdefault(reader, {})
+        metrics = []
+        for inst in self._instruments.values():
+            sdk_class = _SDK_CLASS.get(inst.kind)
+            temporality = (
+                temporalities.get(sdk_class, AggregationTemporality.CUMULATIVE)
+                if sdk_class is not None
+                else AggregationTemporality.CUMULATIVE
+            )
+            metric = inst.collect(temporality, now, state)
+            if metric is not None:
+                metrics.append(metric)
+        if not metrics:
+            return None
+        return ScopeMetrics(scope=SCOPE, metrics=metrics, schema_url="")
+
+    def merge(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
+        """The SDK's collection for ``reader`` with the bridged metrics added."""
+        if reader in self.direct_readers:
+            return data
+        scope = self.scope_metrics(reader)
+        if scope is None:
+            return data
+        if data is None or not data.resource_metrics:
+            assert self.resource is not None
+            return MetricsData(
+                resource_metrics=[ResourceMetrics(resource=self.resource, scope_metrics=[scope], schema_url="")]
+            )
+        first = data.resource_metrics[0]
+        merged = ResourceMetrics(
+            resource=first.resource,
+            scope_metrics=[*first.scope_metrics, scope],
+            schema_url=first.schema_url,
+        )
+        return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
+
+    def attach(self, reader: MetricReader) -> None:
+        """Wrap the collect callback the MeterProvider gave ``reader`` so it adds the bridged metrics."""
+        original = reader._collect
+        if original is None:
+            raise RuntimeError("attach() needs a reader already registered with a MeterProvider")
+        bridge = weakref.ref(self)
+
+        def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
+            data = original(r, timeout_millis=timeout_millis)
+            live = bridge()
+            return live.merge(r, data) if live is not None else data
+
+        reader._collect = collect

@@ -1,0 +1,298 @@
+"""OTLP exporters, built lazily (gRPC loads only when used), behind proxies that keep health.
+
+The proxies turn exceptions into failed results, record each outcome for /health, log the first
+failure and the recovery on ``otelsvc`` (with rate-limited reminders between), can abandon an
+export that hangs at shutdown, and can rebuild their exporter in a forked child, whose inherited
+gRPC channel is not usable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics import _Gauge as SyncGauge
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otelsvc._config import OtlpSignal
+from otelsvc._health import ExporterHealth
+from otelsvc._logging import logger
+
+__all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "temporalities"]
+
+_REMIND_EVERY = 300.0
+_D = AggregationTemporality.DELTA
+_C = AggregationTemporality.CUMULATIVE
+
+
+def temporalities(preference: str) -> dict[type, AggregationTemporality]:
+    """The OTLP temporality preference as the SDK's per-instrument mapping."""
+    table = {cls: _C for cls in (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter,
+                                 ObservableUpDownCounter, ObservableGauge)}
+    if preference == "delta":
+        table.update({Counter: _D, Histogram: _D, ObservableCounter: _D})
+    elif preference == "lowmemory":
+        table.update({Counter: _D, Histogram: _D})
+    return table
+
+
+def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
+    import grpc
+
+    kwargs: dict[str, Any] = {
+        "endpoint": sig.endpoint,
+        "headers": dict(sig.headers),
+        "timeout": sig.timeout,
+        "compression": grpc.Compression.Gzip if sig.compression == "gzip" else grpc.Compression.NoCompression,
+        "meter_provider": NoOpMeterProvider(),
+    }
+    if sig.insecure is not None:
+        kwargs["insecure"] = sig.insecure
+    if sig.certificate or sig.client_key:
+        def read(path: str | None) -> bytes | None:
+            if path is None:
+                return None
+            with open(path, "rb") as fh:
+                return fh.read()
+
+        kwargs["credentials"] = grpc.ssl_channel_credentials(
+            read(sig.certificate), read(sig.client_key), read(sig.client_certificate)
+        )
+        kwargs["insecure"] = False
+    return kwargs
+
+
+def _http_kwargs(sig: OtlpSignal) -> dict[str, Any]:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    compression = {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(
+        sig.compression or "", Compression.NoCompression
+    )
+    return {
+        "endpoint": sig.endpoint,
+        "headers": dict(sig.headers),
+        "timeout": sig.timeout,
+        "compression": compression,
+        "certificate_file": sig.certificate,
+        "client_key_file": sig.client_key,
+        "client_certificate_file": sig.client_certificate,
+        "meter_provider": NoOpMeterProvider(),
+    }
+
+
+def build_metric_exporter(sig: OtlpSignal, preference: str) -> MetricExporter:
+    """A fresh OTLP metric exporter for this signal's protocol."""
+    kwargs: dict[str, Any]
+    if sig.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+        kwargs = _grpc_kwargs(sig)
+        return Grpc(preferred_temporality=temporalities(preference), **kwargs)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
+
+    kwargs = _http_kwargs(sig)
+    return Http(preferred_temporality=temporalities(preference), **kwargs)
+
+
+def build_span_exporter(sig: OtlpSignal) -> SpanExporter:
+    """A fresh OTLP span exporter for this signal's protocol."""
+    if sig.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+        return Grpc(**_grpc_kwargs(sig))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    return Http(**_http_kwargs(sig))
+
+
+class _Outcomes:
+    """Shared bookkeeping: health, and the log lines for first failure, reminders and recovery."""
+
+    def __init__(self, component: str, health: ExporterHealth) -> None:
+        self.component = component
+        self.health = health
+        self._last_log = 0.0
+
+    def ok(self) -> None:
+        streak = self.health.success()
+        if streak:
+            logger.info("otelsvc: %s to %s recovered after %d failed exports", self.component,
+                        self.health.endpoint, streak)
+
+    def failed(self, error: str) -> None:
+        streak = self.health.failure(error)
+        now = time.monotonic()
+        if streak == 1 or now - self._last_log >= _REMIND_EVERY:
+            self._last_log = now
+            logger.warning(
+                "otelsvc: %s to %s failed (%s); %d failure(s) in a row, retrying at each interval",
+                self.component, self.health.endpoint, error, streak,
+            )
+
+
+class _Lazy:
+    """Builds the real exporter on first use (a forked child must not build gRPC state at fork time)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._real is None:
+            self._real = self._factory()
+        return getattr(self._real, name)
+
+
+class MetricPushProxy(MetricExporter):
+    """The OTLP metric exporter as the periodic reader sees it, with health and bounded shutdown."""
+
+    def __init__(self, factory: Callable[[], MetricExporter], component: str, health: ExporterHealth) -> None:
+        self._factory = factory
+        self._inner = factory()
+        super().__init__(
+            preferred_temporality=self._inner._preferred_temporality,
+            preferred_aggregation=self._inner._preferred_aggregation,
+        )
+        self._outcomes = _Outcomes(component, health)
+        self._closed = False
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if self._closed and self._aborted:
+            return MetricExportResult.FAILURE
+        try:
+            result = self._inner.export(metrics_data, timeout_millis=timeout_millis)
+        except Exception as exc:
+            self._outcomes.failed(f"{type(exc).__name__}: {exc}")
+            return MetricExportResult.FAILURE
+        if result == MetricExportResult.SUCCESS:
+            self._outcomes.ok()
+        else:
+            self._outcomes.failed("export failed (collector unreachable or refused the data)")
+        return result
+
+    _aborted = False
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._closed = True
+        self.abort()
+
+    def abort(self) -> None:
+        """Stop any retry loop and close the channel; an export in flight fails soon after."""
+        if self._aborted:
+            return
+        self._aborted = True
+        try:
+            self._inner.shutdown(timeout_millis=0)
+        except Exception:
+            pass
+
+    def renew(self) -> None:
+        """A new exporter (a new channel) for a forked child, built at its first export."""
+        self._inner = _Lazy(self._factory)  # type: ignore[assignment]
+        self._aborted = False
+        self._closed = False
+
+
+class SpanPushProxy(SpanExporter):
+    """The OTLP span exporter with a bounded buffer: spans of a failed export are retried later.
+
+    The SDK's batch processor drops a batch whose export failed. Here a failed batch waits in a
+    buffer of ``buffer_size`` spans and goes out ahead of the next batch; past the bound the oldest
+    are dropped and counted (``ExporterHealth.dropped``).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], SpanExporter],
+        component: str,
+        health: ExporterHealth,
+        buffer_size: int,
+    ) -> None:
+        self._factory = factory
+        self._inner = factory()
+        self._outcomes = _Outcomes(component, health)
+        self._health = health
+        self._buffer: deque[ReadableSpan] = deque()
+        self._buffer_size = buffer_size
+        self._lock = threading.Lock()
+        self._aborted = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._lock:
+            batch = [*self._buffer, *spans]
+            self._buffer.clear()
+        if self._aborted:
+            self._keep(batch)
+            return SpanExportResult.FAILURE
+        try:
+            result = self._inner.export(batch)
+        except Exception as exc:
+            result = SpanExportResult.FAILURE
+            self._outcomes.failed(f"{type(exc).__name__}: {exc}")
+        else:
+            if result == SpanExportResult.SUCCESS:
+                self._outcomes.ok()
+            else:
+                self._outcomes.failed("export failed (collector unreachable or refused the data)")
+        if result != SpanExportResult.SUCCESS:
+            self._keep(batch)
+        return result
+
+    def _keep(self, batch: list[ReadableSpan]) -> None:
+        with self._lock:
+            self._buffer.extendleft(reversed(batch))
+            overflow = len(self._buffer) - self._buffer_size
+            for _ in range(max(0, overflow)):
+                self._buffer.popleft()
+            if overflow > 0:
+                self._health.dropped += overflow
+
+    def pending(self) -> int:
+        """Spans waiting in the retry buffer."""
+        return len(self._buffer)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        if not self._buffer or self._aborted:
+            return not self._buffer
+        return self.export([]) == SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.abort()
+
+    def abort(self) -> None:
+        if self._aborted:
+            return
+        self._aborted = True
+        try:
+            self._inner.shutdown()
+        except Exception:
+            pass
+
+    def renew(self) -> None:
+        """A new exporter for a forked child, built at its first export."""
+        self._inner = _Lazy(self._factory)  # type: ignore[assignment]
+        self._aborted = False
+        with self._lock:
+            self._buffer.clear()

@@ -1,0 +1,73 @@
+"""Lifecycle state of a guard and the health of each exporter, as /health reports them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["ExporterHealth", "Lifecycle"]
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Lifecycle:
+    """starting -> ok -> shutting_down -> shut_down; readable from any thread."""
+
+    STATES = ("starting", "ok", "shutting_down", "shut_down")
+
+    def __init__(self) -> None:
+        self.state = "starting"
+
+    def set(self, state: str) -> None:
+        assert state in self.STATES
+        self.state = state
+
+
+class ExporterHealth:
+    """Outcome of one exporter's pushes: last success, last error and the current failure streak."""
+
+    def __init__(self, name: str, endpoint: str) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_error_time: float | None = None
+        self.consecutive_failures = 0
+        self.total_failures = 0
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    def success(self) -> int:
+        """Record a success; returns the failure streak it ended."""
+        with self._lock:
+            streak = self.consecutive_failures
+            self.last_success = time.time()
+            self.consecutive_failures = 0
+            return streak
+
+    def failure(self, error: str) -> int:
+        """Record a failure; returns the new streak length."""
+        with self._lock:
+            self.last_error = error
+            self.last_error_time = time.time()
+            self.consecutive_failures += 1
+            self.total_failures += 1
+            return self.consecutive_failures
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "last_success": _iso(self.last_success),
+            "last_error": self.last_error,
+            "last_error_time": _iso(self.last_error_time),
+            "consecutive_failures": self.consecutive_failures,
+        }
+        if self.name.startswith("spans"):
+            out["dropped_spans"] = self.dropped
+        return out
