@@ -1,0 +1,101 @@
+"""A guard for tests: records in memory and reads values back by metric name and labels.
+
+    from otelsvc.testing import start_testing
+
+    guard = start_testing(service_name="t")
+    ... code under test records through guard.meter(...) or handles ...
+    assert guard.value("orders.placed", {"region": "eu"}) == 3
+
+No server, no push, not global, no runtime metrics, unless the keywords say otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+)
+
+from otelsvc._config import load_settings
+from otelsvc._guard import ProviderGuard
+
+__all__ = ["HistogramValue", "TestingGuard", "start_testing"]
+
+
+@dataclass(frozen=True)
+class HistogramValue:
+    """One histogram series as collected: count, sum, bucket counts, bounds, min, max."""
+
+    count: int
+    sum: float
+    bucket_counts: tuple[int, ...]
+    bounds: tuple[float, ...]
+    min: float
+    max: float
+
+
+class TestingGuard(ProviderGuard):
+    """A ProviderGuard with an in-memory reader; every read collects afresh."""
+
+    __test__ = False
+
+    def __init__(self, settings: Any, reader: InMemoryMetricReader) -> None:
+        self.reader = reader
+        super().__init__(settings, extra_readers=[reader])
+
+    def collect(self) -> MetricsData:
+        """Collect now (what a push would send)."""
+        data = self.reader.get_metrics_data()
+        return data if data is not None else MetricsData(resource_metrics=[])
+
+    def metrics(self) -> dict[str, Metric]:
+        """Every metric of one fresh collection, by name."""
+        out: dict[str, Metric] = {}
+        for rm in self.collect().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    out[metric.name] = metric
+        return out
+
+    def series(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(attributes, value) for each series of ``name``; histograms give HistogramValue."""
+        metric = self.metrics().get(name)
+        if metric is None:
+            return []
+        return [(dict(p.attributes or {}), _value(p)) for p in metric.data.data_points]
+
+    def value(self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        """The value of the series of ``name`` whose attributes are exactly ``labels``, or None."""
+        wanted = {**(labels or {}), **kw}
+        for attrs, value in self.series(name):
+            if attrs == wanted:
+                return value
+        return None
+
+    def histogram(self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any) -> HistogramValue | None:
+        value = self.value(name, labels, **kw)
+        assert value is None or isinstance(value, HistogramValue), f"{name} is not a histogram"
+        return value
+
+
+def _value(point: Any) -> Any:
+    if isinstance(point, HistogramDataPoint):
+        return HistogramValue(point.count, point.sum, tuple(point.bucket_counts), tuple(point.explicit_bounds),
+                              point.min, point.max)
+    if isinstance(point, NumberDataPoint):
+        return point.value
+    return point
+
+
+def start_testing(**settings: Any) -> TestingGuard:
+    """A TestingGuard; keywords as for ``otelsvc.start`` (environment variables are ignored)."""
+    defaults: dict[str, Any] = {"prometheus": None, "otlp_endpoint": None, "set_global": False,
+                                "runtime_metrics": False, "service_name": "test"}
+    return TestingGuard(load_settings({**defaults, **settings}, env={}), InMemoryMetricReader())
