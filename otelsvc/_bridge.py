@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics import Counter as SdkCounter
@@ -275,6 +275,7 @@ class Bridge:
             weakref.WeakKeyDictionary()
         )
         self.resource: Resource | None = None
+        self.collect_hooks: list[Callable[[], None]] = []
         self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
 
     def instrument(
@@ -298,6 +299,15 @@ class Bridge:
             return inst
 
     def instruments(self) -> list[BridgedInstrument]:
+        """Every instrument, after running the collect hooks (retention sweeps and the like).
+
+        Readers call this once per collection, so hooks run off the recording path.
+        """
+        for hook in list(self.collect_hooks):
+            try:
+                hook()
+            except Exception as exc:
+                _log.warning("otelsvc: a collect hook failed: %s: %s", type(exc).__name__, exc)
         return list(self._instruments.values())
 
     def reset_after_fork(self) -> None:
@@ -313,7 +323,7 @@ class Bridge:
         temporalities = reader._instrument_class_temporality
         state = self._delta_state.setdefault(reader, {})
         metrics = []
-        for inst in self._instruments.values():
+        for inst in self.instruments():
             sdk_class = _SDK_CLASS.get(inst.kind)
             temporality = (
                 temporalities.get(sdk_class, AggregationTemporality.CUMULATIVE)
