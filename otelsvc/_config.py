@@ -225,13 +225,13 @@ def _parse_pairs(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, str):
         raise ValueError(f"must be a mapping or a 'key=value,key=value' string of {what}")
     pairs: dict[str, str] = {}
-    for item in value.split(","):
+    for position, item in enumerate(value.split(","), start=1):
         if not item.strip():
             continue
         key, sep, val = item.partition("=")
         key = urllib.parse.unquote(key.strip())
         if not sep or not key:
-            raise ValueError(f"must be 'key=value,key=value' ({item.strip()!r} has no key=value)")
+            raise ValueError(f"must be 'key=value,key=value' (item {position} has no key=value)")
         pairs[key] = urllib.parse.unquote(val.strip())
     return pairs
 

@@ -317,7 +317,8 @@ class ProviderGuard:
                 self._span_proxy.abort if self._span_proxy else None,
             )
         )
-        ok = run_steps(steps, deadline)
+        finished = run_steps(steps, deadline)
+        ok = finished
         if sum(h.total_failures for h in self.exporters.values()) != failures_before:
             ok = False
         if self._span_proxy is not None and self._span_proxy.pending():
@@ -325,7 +326,9 @@ class ProviderGuard:
             ok = False
         if self._server is not None:
             self._server.close(timeout=max(0.1, deadline - time.monotonic()))
-        unroute_sdk_logs()
+        if finished:
+            # An abandoned exporter thread may still log; its lines stay routed and rate-limited.
+            unroute_sdk_logs()
         self.lifecycle.set("shut_down")
         _process_hooks.unregister(self)
         return ok

@@ -93,10 +93,11 @@ def register_runtime_metrics(meter: Meter) -> None:
         "process.memory.virtual", [_virtual], unit="By", description="Virtual memory of the process"
     )
     meter.create_observable_up_down_counter(
-        "process.open_file_descriptor.count", [_fds], unit="{file_descriptor}", description="Open file descriptors"
+        "process.open_fds", [_fds], unit="{file_descriptor}",
+        description="Open file descriptors (named as prometheus_client does: promtool rejects a _count suffix)"
     )
     meter.create_observable_up_down_counter(
-        "process.thread.count", [_threads], unit="{thread}", description="Live Python threads"
+        "process.threads", [_threads], unit="{thread}", description="Live Python threads"
     )
     meter.create_observable_gauge("process.uptime", [_uptime], unit="s", description="Seconds since the process started")
     meter.create_observable_counter(

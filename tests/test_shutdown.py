@@ -1,0 +1,99 @@
+"""Shutdown against an unreachable collector: bounded, logged, never raising, exiting promptly.
+
+Each case runs in a fresh interpreter so that the exit itself is measured too: no thread the guard
+or the SDK started may keep the process alive after shutdown.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import free_port
+
+SCRIPT = """
+import logging, sys, time
+import otelsvc
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="LOG %(name)s|%(message)s")
+guard = otelsvc.start(prometheus=None, otlp_endpoint=sys.argv[1], otlp_protocol=sys.argv[2],
+                      shutdown_timeout=2, export_interval=60, set_global=False)
+guard.meter("m").create_counter("c").add(1)
+with guard.tracer("t").start_as_current_span("s"):
+    pass
+t0 = time.monotonic()
+ok = guard.shutdown()
+first = time.monotonic() - t0
+t1 = time.monotonic()
+again = guard.shutdown()
+second = time.monotonic() - t1
+print("RESULT", ok, round(first, 3), again, round(second, 4), time.time(), flush=True)
+"""
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A TCP listener that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def _run(endpoint: str, protocol: str) -> tuple[bool, float, bool, float, float, str]:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, endpoint, protocol], capture_output=True, text=True,
+                          timeout=60)
+    exited_at = time.time()
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT"))
+    _, ok, first, again, second, printed_at = line.split()
+    return ok == "True", float(first), again == "True", float(second), exited_at - float(printed_at), proc.stderr
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("fault", ["closed_port", "silent_listener"])
+def test_shutdown_is_bounded_against_unreachable_collector(
+    protocol: str, fault: str, request: pytest.FixtureRequest
+) -> None:
+    port = free_port() if fault == "closed_port" else request.getfixturevalue("silent_listener")
+    ok, first, again, second, exit_delay, stderr = _run(f"http://127.0.0.1:{port}", protocol)
+    assert ok is False, "nothing could be flushed, so shutdown must report False"
+    assert first < 2.0 + 1.0, f"shutdown took {first}s with shutdown_timeout=2"
+    assert again is False and second < 0.05
+    assert exit_delay < 2.0, f"interpreter took {exit_delay}s to exit after shutdown"
+    otelsvc_lines = [line for line in stderr.splitlines() if line.startswith("LOG otelsvc|")]
+    assert otelsvc_lines, stderr
+    assert any("meter provider" in line or "metrics push" in line for line in otelsvc_lines), stderr
+    assert "Traceback" not in stderr
+    sdk_lines = [line for line in stderr.splitlines() if line.startswith("LOG opentelemetry")]
+    assert sdk_lines == [], "SDK log lines must be routed through otelsvc.sdk"
+
+
+def test_shutdown_with_live_collector_reports_true(rotel: object) -> None:
+    ok, first, again, second, exit_delay, stderr = _run(rotel.grpc_endpoint, "grpc")  # type: ignore[attr-defined]
+    assert ok is True and again is True, stderr
+    assert exit_delay < 2.0
