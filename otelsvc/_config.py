@@ -307,9 +307,8 @@ def _signal(
     headers_kw: dict[str, str] | None,
 ) -> OtlpSignal | None:
     upper = signal.upper()
-    exporters = load.get(
-        None, (f"OTEL_{upper}_EXPORTER",), ("otlp",), _parse_names
-    )
+    default_exporters: tuple[str, ...] = ("otlp",)
+    exporters = load.get(None, (f"OTEL_{upper}_EXPORTER",), default_exporters, _parse_names)
     allowed = _METRICS_EXPORTERS if signal == "metrics" else _TRACES_EXPORTERS
     for name in exporters:
         if name not in allowed:
@@ -331,10 +330,11 @@ def _signal(
             endpoint = base_endpoint
     headers = headers_kw
     if headers is None:
+        no_headers: dict[str, str] = {}
         headers = load.get(
             None,
             (f"OTEL_EXPORTER_OTLP_{upper}_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
-            {},
+            no_headers,
             _parse_headers,
             secret=True,
         )
@@ -415,8 +415,9 @@ def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = Non
     service_name = load.get(
         "service_name", ("OTELSVC_SERVICE_NAME", "OTEL_SERVICE_NAME"), "", _non_empty_str
     )
-    attrs = load.get("resource_attributes", (), {}, _parse_attributes)
-    env_attrs = load.get(None, ("OTEL_RESOURCE_ATTRIBUTES",), {}, _parse_attributes)
+    no_attrs: dict[str, AttrValue] = {}
+    attrs = load.get("resource_attributes", (), no_attrs, _parse_attributes)
+    env_attrs = load.get(None, ("OTEL_RESOURCE_ATTRIBUTES",), no_attrs, _parse_attributes)
     resource_attributes = {**env_attrs, **attrs}
     if not service_name:
         service_name = str(resource_attributes.get("service.name", "unknown_service"))
@@ -433,7 +434,7 @@ def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = Non
     protocol_kw = "grpc"
     headers_kw: dict[str, str] | None = None
     if kwargs.get("otlp_headers", UNSET) is not UNSET:
-        headers_kw = load.get("otlp_headers", (), {}, _parse_headers, secret=True)
+        headers_kw = load.get("otlp_headers", (), dict[str, str](), _parse_headers, secret=True)
     otlp_metrics = _signal(load, "metrics", base_endpoint, from_keyword, protocol_kw, headers_kw)
     otlp_traces = _signal(load, "traces", base_endpoint, from_keyword, protocol_kw, headers_kw)
 

@@ -51,8 +51,9 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     if guard.prometheus_url:
         _say(f"metrics: {guard.prometheus_url}")
-    if guard.settings.otlp_endpoint:
-        _say(f"otlp: {guard.settings.otlp_endpoint} ({(guard.settings.otlp_metrics or guard.settings.otlp_traces).protocol})")  # type: ignore[union-attr]
+    signal_settings = guard.settings.otlp_metrics or guard.settings.otlp_traces
+    if signal_settings is not None:
+        _say(f"otlp: {signal_settings.endpoint} ({signal_settings.protocol})")
     rng = random.Random(42)
     simulation: Any = None
     try:

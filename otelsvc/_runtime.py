@@ -99,7 +99,9 @@ def register_runtime_metrics(meter: Meter) -> None:
     meter.create_observable_up_down_counter(
         "process.threads", [_threads], unit="{thread}", description="Live Python threads"
     )
-    meter.create_observable_gauge("process.uptime", [_uptime], unit="s", description="Seconds since the process started")
+    meter.create_observable_gauge(
+        "process.uptime", [_uptime], unit="s", description="Seconds since the process started"
+    )
     meter.create_observable_counter(
         "cpython.gc.collections", [_gc_field("collections")], unit="{collection}",  # type: ignore[list-item]
         description="Garbage collections, per generation",

@@ -32,7 +32,7 @@ def run_steps(steps: Sequence[Step], deadline: float, action: str = "shutdown") 
 
     Each failure is logged once on ``otelsvc``, naming the component; nothing raises.
     """
-    results: dict[int, BaseException | None | bool] = {}
+    results: dict[int, BaseException | bool | None] = {}
     threads = []
     for index, step in enumerate(steps):
 
@@ -47,7 +47,7 @@ def run_steps(steps: Sequence[Step], deadline: float, action: str = "shutdown") 
         thread.start()
         threads.append(thread)
     ok = True
-    for index, (step, thread) in enumerate(zip(steps, threads)):
+    for index, (step, thread) in enumerate(zip(steps, threads, strict=True)):
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
             ok = False
