@@ -1,0 +1,47 @@
+"""Typing fixture: exercises the public API as users write it; checked with ``mypy --strict``.
+
+It is never run, only type-checked (see tests/test_typing.py).
+"""
+
+from __future__ import annotations
+
+import otelsvc
+from otelsvc.testing import HistogramValue, TestingGuard, start_testing
+
+
+def startup() -> otelsvc.ProviderGuard:
+    try:
+        guard = otelsvc.start(service_name="svc", prometheus="127.0.0.1:0", shutdown_timeout=2.0)
+    except otelsvc.ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    address: tuple[str, int] | None = guard.prometheus_address
+    del address
+    guard.meter("svc").create_counter("orders").add(1, {"region": "eu"})
+    with guard.tracer("svc").start_as_current_span("work"):
+        pass
+    flushed: bool = guard.force_flush(timeout=1.0)
+    del flushed
+    return guard
+
+
+def teardown(guard: otelsvc.ProviderGuard) -> bool:
+    with guard:
+        pass
+    return guard.shutdown(timeout=1.0)
+
+
+def in_tests() -> float | None:
+    guard: TestingGuard = start_testing()
+    value = guard.value("orders", {"region": "eu"})
+    hist: HistogramValue | None = guard.histogram("latency")
+    del hist
+    return value if isinstance(value, float) else None
+
+
+def handles(counter: otelsvc.CounterHandle, hist: otelsvc.HistogramHandle, gauge: otelsvc.GaugeHandle) -> None:
+    counter.add()
+    counter.add(2)
+    gauge.set(1.5)
+    hist.record(0.25)
+    with hist.time():
+        pass
