@@ -97,3 +97,41 @@ def test_shutdown_with_live_collector_reports_true(rotel: object) -> None:
     ok, first, again, second, exit_delay, stderr = _run(rotel.grpc_endpoint, "grpc")  # type: ignore[attr-defined]
     assert ok is True and again is True, stderr
     assert exit_delay < 2.0
+
+
+def test_health_says_shutting_down_from_the_first_moment(silent_listener: int) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    import otelsvc
+
+    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=f"http://127.0.0.1:{silent_listener}",
+                          export_interval=60, shutdown_timeout=2, set_global=False)
+    guard.meter("m").create_counter("c").add(1)
+    url = guard.prometheus_url.replace("/metrics", "/health")  # type: ignore[union-attr]
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (guard.shutdown(), done.set()))
+    thread.start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=5)
+        assert info.value.code == 503
+        assert json.loads(info.value.read())["status"] == "shutting_down"
+    finally:
+        thread.join(10)
+    assert done.is_set() and guard.state == "shut_down"
+
+
+def test_force_flush_is_bounded_against_a_silent_collector(silent_listener: int) -> None:
+    import otelsvc
+
+    guard = otelsvc.start(prometheus=None, otlp_endpoint=f"http://127.0.0.1:{silent_listener}",
+                          export_interval=60, shutdown_timeout=1, set_global=False)
+    try:
+        guard.meter("m").create_counter("c").add(1)
+        t0 = time.monotonic()
+        assert guard.force_flush(timeout=1.0) is False
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        guard.shutdown()
