@@ -76,6 +76,7 @@ class Settings:
     export_interval: float = 10.0
     export_timeout: float = 30.0
     temporality: str = "cumulative"
+    otlp_histogram_aggregation: str = "explicit"
     metrics_token: str | None = field(default=None, repr=False)
     shutdown_timeout: float = 5.0
     cardinality_limit: int = 2000
@@ -449,6 +450,20 @@ def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = Non
         "cumulative",
         _choice(_TEMPORALITIES),
     )
+
+    def histogram_kind(value: Any) -> str:
+        names = {"explicit": "explicit", "explicit_bucket_histogram": "explicit",
+                 "exponential": "exponential", "base2_exponential_bucket_histogram": "exponential"}
+        if not isinstance(value, str) or value.strip().lower() not in names:
+            raise ValueError("must be explicit_bucket_histogram or base2_exponential_bucket_histogram")
+        return names[value.strip().lower()]
+
+    otlp_histogram_aggregation = load.get(
+        "otlp_histogram_aggregation",
+        ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",),
+        "explicit",
+        histogram_kind,
+    )
     sampler = load.get(None, ("OTEL_TRACES_SAMPLER",), "parentbased_always_on", _choice(_SAMPLERS))
 
     def ratio(value: Any) -> float:
@@ -485,6 +500,7 @@ def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = Non
         export_interval=export_interval,
         export_timeout=export_timeout,
         temporality=temporality,
+        otlp_histogram_aggregation=otlp_histogram_aggregation,
         metrics_token=load.get("metrics_token", ("OTELSVC_METRICS_TOKEN",), None, _parse_token, secret=True),
         shutdown_timeout=load.get(
             "shutdown_timeout", ("OTELSVC_SHUTDOWN_TIMEOUT",), 5.0, _positive_float()

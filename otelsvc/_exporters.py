@@ -99,18 +99,30 @@ def _http_kwargs(sig: OtlpSignal) -> dict[str, Any]:
     }
 
 
-def build_metric_exporter(sig: OtlpSignal, preference: str) -> MetricExporter:
+def _histogram_aggregation(kind: str) -> dict[type, Any]:
+    """The OTLP reader's preferred histogram aggregation (the Prometheus reader keeps explicit buckets)."""
+    from opentelemetry.sdk.metrics.view import (
+        ExplicitBucketHistogramAggregation,
+        ExponentialBucketHistogramAggregation,
+    )
+
+    aggregation = ExponentialBucketHistogramAggregation() if kind == "exponential" else ExplicitBucketHistogramAggregation()
+    return {Histogram: aggregation}
+
+
+def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "explicit") -> MetricExporter:
     """A fresh OTLP metric exporter for this signal's protocol."""
     kwargs: dict[str, Any]
+    common = {"preferred_temporality": temporalities(preference), "preferred_aggregation": _histogram_aggregation(histogram)}
     if sig.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
         kwargs = _grpc_kwargs(sig)
-        return Grpc(preferred_temporality=temporalities(preference), **kwargs)
+        return Grpc(**common, **kwargs)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
 
     kwargs = _http_kwargs(sig)
-    return Http(preferred_temporality=temporalities(preference), **kwargs)
+    return Http(**common, **kwargs)
 
 
 def build_span_exporter(sig: OtlpSignal) -> SpanExporter:

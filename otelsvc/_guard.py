@@ -139,7 +139,9 @@ class ProviderGuard:
             component = f"metrics push (OTLP {sig.protocol})"
             health = self.exporters["metrics"] = ExporterHealth("metrics", sig.endpoint)
             self._metric_proxy = MetricPushProxy(
-                lambda: build_metric_exporter(sig, settings.temporality), component, health
+                lambda: build_metric_exporter(sig, settings.temporality, settings.otlp_histogram_aggregation),
+                component,
+                health,
             )
             from otelsvc._prometheus import _CLASSES
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import otelsvc
@@ -43,3 +45,20 @@ def test_push_reaches_rotel(rotel: Rotel, protocol: str) -> None:
     assert any(span.get("name") == "checkout" for span in rotel.spans())
     assert guard.exporters["metrics"].consecutive_failures == 0
     assert guard.exporters["metrics"].last_success is not None
+
+
+def test_exponential_histograms_only_on_the_otlp_reader(rotel: Rotel) -> None:
+    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=rotel.grpc_endpoint, export_interval=0.2,
+                          otlp_histogram_aggregation="base2_exponential_bucket_histogram", set_global=False)
+    try:
+        guard.meter("app").create_histogram("upload.size", unit="By").record(1234.0)
+        handle = guard.bridge.instrument("jobs.latency", "histogram", "s", "", ("queue",), (0.1, 1.0)).bind("q")
+        handle.record(0.5)
+        pushed = rotel.wait_metric("upload.size")
+        assert pushed.kind == "ExponentialHistogram"
+        assert rotel.wait_metric("jobs.latency").kind == "Histogram"
+        text = guard.render_metrics().decode()
+        assert re.search(r'upload_size_bytes_bucket\{[^}]*le="\+Inf"[^}]*\} 1.0', text), text
+        assert "upload_size_bytes_count" in text
+    finally:
+        guard.shutdown()
