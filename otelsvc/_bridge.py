@@ -109,7 +109,7 @@ class BridgedInstrument:
                 return handle
             if len(self._handles) >= self.max_series:
                 return self._overflow_handle()
-            handle = self._make(tuple(str(v) for v in values))
+            handle = self._make(tuple(v if isinstance(v, (int, float, bool)) else str(v) for v in values))
             self._handles = {**self._handles, values: handle}
             return handle
 
@@ -157,7 +157,8 @@ class BridgedInstrument:
     def attributes_of(self, key: tuple[str, ...]) -> dict[str, Any]:
         if key == ("\x00overflow",):
             return {OVERFLOW_ATTRIBUTE: True}
-        return dict(zip(self.label_keys, key))
+        # An empty value means "no such label" (as in Prometheus): it is left out of the attributes.
+        return {k: v for k, v in zip(self.label_keys, key, strict=True) if v != ""}
 
     def reject(self, value: float) -> None:
         """Log once that a negative amount reached a monotonic instrument, and drop it."""

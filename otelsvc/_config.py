@@ -92,6 +92,7 @@ class Settings:
     bsp_max_queue_size: int = 2048
     bsp_max_export_batch_size: int = 512
     span_buffer_size: int = 2048
+    builtin_server: bool = True
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     max_connections: int = 64
@@ -520,6 +521,7 @@ def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = Non
         bsp_max_queue_size=bsp_queue,
         bsp_max_export_batch_size=bsp_batch,
         span_buffer_size=load.get("span_buffer_size", ("OTELSVC_SPAN_BUFFER_SIZE",), 2048, _positive_int),
+        builtin_server=load.get("builtin_server", ("OTELSVC_BUILTIN_SERVER",), True, _parse_bool),
         tls_certfile=tls_certfile,
         tls_keyfile=tls_keyfile,
         max_connections=load.get("max_connections", ("OTELSVC_MAX_CONNECTIONS",), 64, _positive_int),

@@ -31,7 +31,7 @@ from prometheus_client.utils import floatToGoString
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
 
-__all__ = ["CONTENT_TYPE_TEXT", "family_names", "render_text"]
+__all__ = ["CONTENT_TYPE_TEXT", "family_names", "prometheus_name", "render_text"]
 
 CONTENT_TYPE_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -64,6 +64,12 @@ def _family(metric_name: str, unit: str, kind: str) -> tuple[str, str]:
     if unit and not name.endswith("_" + unit):
         name += "_" + unit
     return name, name + "_total" if kind == "counter" else name
+
+
+def prometheus_name(name: str, unit: str, kind: str) -> str:
+    """The Prometheus name a scrape shows for an OTel metric (kind: counter, updowncounter, gauge, histogram)."""
+    prom_kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[kind]
+    return _family(sanitize_full_name(name), map_unit(unit), prom_kind)[1]
 
 
 def family_names(metric: Metric | BridgedInstrument) -> tuple[str, str]:

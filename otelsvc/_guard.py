@@ -95,7 +95,7 @@ class ProviderGuard:
             self.tracer_provider: TracerProvider = NoOpTracerProvider()
             self.lifecycle.set("ok")
             return
-        if settings.prometheus is not None:
+        if settings.prometheus is not None and settings.builtin_server:
             host, port = settings.prometheus
             try:
                 self._server = TelemetryServer(

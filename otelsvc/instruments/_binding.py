@@ -1,0 +1,135 @@
+"""From a family declaration to live instruments and cached, pre-bound handles.
+
+``FamilyInstruments`` creates one bridged instrument per declared metric (the declaration is the
+only place names, units, labels and buckets are written). ``Binder`` gives handles for label values
+checked against the declared closed sets once, then cached, so the recording path builds no
+attribute dict and does no validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from otelsvc.instruments._interner import Interner
+from otelsvc.instruments._spec import Family, Label, MetricSpec
+
+if TYPE_CHECKING:
+    from otelsvc._bridge import BridgedInstrument
+    from otelsvc._guard import ProviderGuard
+
+__all__ = ["Binder", "FamilyInstruments", "check_value"]
+
+
+def check_value(label: Label, value: object, interners: Mapping[str, Interner]) -> str:
+    """The label value to record: a closed-set member (else ValueError) or the interned value."""
+    if label.values is not None:
+        text = value if isinstance(value, str) else str(value)
+        if text not in label.values:
+            raise ValueError(f"label {label.name}={text!r} is not one of {', '.join(label.values)}")
+        return text
+    interner = interners.get(label.name)
+    return interner(value) if interner is not None else str(value)
+
+
+class FamilyInstruments:
+    """The bridged instruments of one family on one guard, by declared (un-namespaced) name."""
+
+    def __init__(
+        self,
+        guard: ProviderGuard,
+        family: Family,
+        *,
+        namespace: str | None = None,
+        legacy: bool = True,
+        extra_labels: Mapping[str, tuple[str, ...]] | None = None,
+        specs: Callable[[MetricSpec], MetricSpec] | None = None,
+    ) -> None:
+        self.family = family
+        self.namespace = namespace if family.namespaced else None
+        self.specs: dict[str, MetricSpec] = {}
+        self.instruments: dict[str, BridgedInstrument] = {}
+        for spec in family.metrics:
+            if spec.legacy and not legacy:
+                continue
+            if specs is not None:
+                spec = specs(spec)
+            self.specs[spec.name] = spec
+            self.instruments[spec.name] = guard.bridge.instrument(
+                spec.full_name(self.namespace),
+                spec.kind,
+                spec.unit,
+                spec.description,
+                spec.label_names,
+                spec.bounds,
+            )
+        registered: set[str] = getattr(guard, "families", set())
+        registered.add(family.name)
+        guard.families = registered  # type: ignore[attr-defined]
+
+    def __getitem__(self, name: str) -> BridgedInstrument:
+        return self.instruments[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.instruments
+
+
+class Binder:
+    """Handles of one instrument for a fixed leading part of its label values, cached by the rest."""
+
+    __slots__ = ("_cache", "_checks", "_instrument", "_interners", "_labels", "_prefix", "owned")
+
+    def __init__(
+        self,
+        instrument: BridgedInstrument | None,
+        spec: MetricSpec | None,
+        prefix: tuple[str, ...],
+        interners: Mapping[str, Interner],
+    ) -> None:
+        self._instrument = instrument
+        self._prefix = prefix
+        self._labels: tuple[Label, ...] = spec.labels[len(prefix):] if spec is not None else ()
+        self._interners = interners
+        self._cache: dict[tuple[Any, ...], Any] = {}
+        self.owned: list[tuple[str, ...]] = []
+
+    def __call__(self, *rest: Any) -> Any:
+        """The handle for these remaining label values (made and checked once)."""
+        handle = self._cache.get(rest)
+        if handle is not None:
+            return handle
+        if self._instrument is None:
+            return _NOOP
+        if len(rest) != len(self._labels):
+            raise TypeError(f"{self._instrument.name} takes {len(self._labels)} more label value(s)")
+        values = self._prefix + tuple(
+            check_value(label, value, self._interners) for label, value in zip(self._labels, rest, strict=True)
+        )
+        handle = self._instrument.bind(*values)
+        self._cache[rest] = handle
+        self.owned.append(values)
+        return handle
+
+    def release(self) -> None:
+        """Remove every series this binder made (per-instance retention)."""
+        if self._instrument is not None:
+            for values in self.owned:
+                self._instrument.remove(*values)
+        self._cache.clear()
+        self.owned.clear()
+
+
+class _NoopHandle:
+    """Stands in for a switched-off metric (legacy names off): accepts every call, records nothing."""
+
+    def add(self, n: float = 1) -> None:
+        pass
+
+    def set(self, v: float) -> None:
+        pass
+
+    def record(self, v: float) -> None:
+        pass
+
+
+_NOOP = _NoopHandle()
