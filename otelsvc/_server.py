@@ -8,6 +8,7 @@ starts.
 
 from __future__ import annotations
 
+import queue
 import selectors
 import socket
 import ssl
@@ -65,6 +66,8 @@ class TelemetryServer:
         self._closed = False
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self._refusals: queue.Queue[socket.socket | None] = queue.Queue(maxsize=256)
+        self._refuser: threading.Thread | None = None
 
     @property
     def scheme(self) -> str:
@@ -73,6 +76,8 @@ class TelemetryServer:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._serve, name="otelsvc-http", daemon=True)
         self._thread.start()
+        self._refuser = threading.Thread(target=self._refuse_loop, name="otelsvc-http-refuse", daemon=True)
+        self._refuser.start()
 
     def _serve(self) -> None:
         with selectors.DefaultSelector() as sel:
@@ -87,21 +92,43 @@ class TelemetryServer:
                     except OSError:
                         continue
                     if not self._slots.acquire(blocking=False):
-                        self._refuse(conn)
+                        try:
+                            self._refusals.put_nowait(conn)
+                        except queue.Full:
+                            conn.close()
                         continue
                     threading.Thread(target=self._connection, args=(conn,), name="otelsvc-http-conn",
                                      daemon=True).start()
 
-    def _refuse(self, conn: socket.socket) -> None:
+    def _refuse_loop(self) -> None:
+        """One thread answers every connection over the cap with 503, so refusals spawn nothing."""
+        while True:
+            conn = self._refusals.get()
+            if conn is None:
+                return
+            try:
+                conn.settimeout(0.2)
+                conn.sendall(self._encode(Response(503, [("Content-Type", "text/plain; charset=utf-8"),
+                                                         ("Retry-After", "1")], b"too many connections\n"),
+                                          keep_alive=False))
+                self._linger(conn, 0.2)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    @staticmethod
+    def _linger(conn: socket.socket, seconds: float) -> None:
+        """Half-close and read what the client still sends, so closing does not reset the connection
+        (a reset can destroy the answer before the client reads it)."""
         try:
-            conn.settimeout(1.0)
-            conn.sendall(self._encode(Response(503, [("Content-Type", "text/plain; charset=utf-8"),
-                                                     ("Retry-After", "1")], b"too many connections\n"),
-                                      keep_alive=False))
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(seconds)
+            for _ in range(16):
+                if not conn.recv(65536):
+                    break
         except OSError:
             pass
-        finally:
-            conn.close()
 
     def _connection(self, raw: socket.socket) -> None:
         conn = raw
@@ -118,6 +145,7 @@ class TelemetryServer:
                 except _Reject as reject:
                     conn.sendall(self._encode(Response(reject.status, [("Content-Type", "text/plain; charset=utf-8")],
                                                        f"{reject}\n".encode()), keep_alive=False))
+                    self._linger(conn, 0.5)
                     return
                 if head is None:
                     return
@@ -213,6 +241,12 @@ class TelemetryServer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._refuser is not None:
+            try:
+                self._refusals.put_nowait(None)
+            except queue.Full:
+                pass
+            self._refuser = None
         with self._conns_lock:
             conns = list(self._conns)
         for conn in conns:
