@@ -22,6 +22,8 @@ class TelemetryApp:
     lifespan shutdown; until then /health answers 503 ``starting``.
     """
 
+    otelsvc_telemetry = True
+
     def __init__(self, guard: ProviderGuard | None = None, **settings: Any) -> None:
         if guard is not None and settings:
             raise TypeError("give a guard or settings, not both")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from otelsvc._route_templates import starlette_template
+from otelsvc._route_templates import is_telemetry_mount, starlette_final_template, starlette_template
 from otelsvc.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class HttpMetricsMiddleware:
         root = scope.get("root_path", "")
         route_path = path[len(root):] if root and path.startswith(root) else path
         metrics = self.metrics
-        if metrics.excluded(route_path):
+        if metrics.excluded(route_path) or (metrics.exclude_telemetry and is_telemetry_mount(scope)):
             await self.app(scope, receive, send)
             return
         try:
@@ -56,6 +56,8 @@ class HttpMetricsMiddleware:
             template = None
         route, endpoint = metrics.labels_for(template, route_path)
         record = metrics.start(scope.get("method", "GET"), scope.get("scheme", "http"), endpoint)
+        entry = {"type": "http", "method": scope.get("method"), "path": path, "root_path": root,
+                 "app": scope.get("app"), "headers": scope.get("headers", [])}
         status = 500
         error: str | None = None
         started = time.perf_counter()
@@ -72,4 +74,12 @@ class HttpMetricsMiddleware:
             error = type(exc).__name__
             raise
         finally:
+            matched = scope.get("route")
+            if matched is not None:
+                try:
+                    final = starlette_final_template(entry, matched)
+                except Exception:
+                    final = None
+                if final:
+                    route = endpoint = final
             metrics.finish(record, route, endpoint, status, error, time.perf_counter() - started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["flask_resolver", "starlette_template"]
+__all__ = ["flask_resolver", "is_telemetry_mount", "starlette_final_template", "starlette_template"]
 
 
 def starlette_template(scope: Mapping[str, Any]) -> str | None:
@@ -50,6 +50,58 @@ def _walk(routes: Any, scope: dict[str, Any], prefix: str, match_enum: Any) -> s
         if partial is None:
             partial = prefix + path
     return partial
+
+
+def is_telemetry_mount(scope: Mapping[str, Any]) -> bool:
+    """True when the request goes to a mounted otelsvc TelemetryApp (never recorded by default)."""
+    app = scope.get("app")
+    routes = getattr(getattr(app, "router", app), "routes", None) or ()
+    for route in routes:
+        if getattr(getattr(route, "app", None), "otelsvc_telemetry", False):
+            try:
+                match, _ = route.matches(dict(scope))
+            except Exception:
+                continue
+            if getattr(match, "name", "") == "FULL":
+                return True
+    return False
+
+
+def _mount_prefix(routes: Any, scope: dict[str, Any], match_enum: Any) -> str:
+    for route in routes:
+        inner = getattr(route, "routes", None) if not hasattr(route, "endpoint") else None
+        path = getattr(route, "path", None)
+        if inner is None or path is None:
+            continue
+        try:
+            match, child = route.matches(scope)
+        except Exception:
+            continue
+        if match == match_enum.FULL:
+            return path + _mount_prefix(inner, {**scope, **child}, match_enum)
+    return ""
+
+
+def starlette_final_template(entry: Mapping[str, Any], route: Any) -> str | None:
+    """The template after routing: the Mount templates on the way (never their matched values) plus
+    the path of the route the router stored in ``scope["route"]`` (FastAPI gives included routers'
+    routes their full prefixed path)."""
+    path = getattr(route, "path", None)
+    if path is None:
+        return None
+    app = entry.get("app")
+    routes = getattr(getattr(app, "router", app), "routes", None)
+    prefix = ""
+    if routes:
+        try:
+            from starlette.routing import Match
+
+            prefix = _mount_prefix(routes, dict(entry), Match)
+        except ImportError:
+            prefix = ""
+    if getattr(route, "routes", None) is not None and not hasattr(route, "endpoint"):
+        return prefix or path
+    return prefix + path
 
 
 def flask_resolver(app: Any) -> Callable[[dict[str, Any]], str | None] | None:

@@ -86,9 +86,11 @@ class HttpMetrics:
         classic: bool = True,
         semconv: bool = True,
         route_cap: int = 500,
+        exclude_telemetry: bool = True,
     ) -> None:
         self.instruments = FamilyInstruments(guard, HTTP_FAMILY, legacy=classic)
         self.classic = classic
+        self.exclude_telemetry = exclude_telemetry
         self.semconv = semconv
         self.prefix_rules = tuple(prefix_rules)
         self._exclude = [re.compile(p) for p in exclude]

@@ -1,0 +1,204 @@
+"""FastAPI under uvicorn: middleware labels (templates, Mounts, included routers, root_path, prefix
+rules), exact in-flight counts on errors and cancellation, and the mounted telemetry app."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.routing import Mount, Route
+
+from conftest import free_port, wait_until
+from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
+from otelsvc.testing import TestingGuard, start_testing
+
+release = threading.Event()
+
+
+def build_app(guard: TestingGuard, root_path: str = "") -> FastAPI:
+    app = FastAPI(root_path=root_path)
+    api = APIRouter(prefix="/api")
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    @app.get("/slow")
+    async def slow() -> StreamingResponse:
+        async def forever() -> Any:
+            while True:
+                yield b"tick\n"
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(forever())
+
+    @api.get("/users/{user_id}")
+    def user(user_id: str) -> dict[str, str]:
+        return {"user_id": user_id}
+
+    async def sub_thing(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app.include_router(api)
+    app.mount("/sub/{tenant}", Starlette(routes=[Route("/things/{thing_id}", sub_thing)]))
+    app.mount("/telemetry", TelemetryApp(guard))
+    app.add_middleware(HttpMetricsMiddleware, guard=guard, prefix_rules=[("/boot/", "boot")])
+    return app
+
+
+class Server:
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=15)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[TestingGuard, Server]]:
+    guard = start_testing(prometheus="127.0.0.1:0", builtin_server=False)
+    server = Server(build_app(guard))
+    yield guard, server
+    server.stop()
+    guard.shutdown()
+
+
+def duration_routes(guard: TestingGuard) -> dict[tuple[str | None, str], int]:
+    out: dict[tuple[str | None, str], int] = {}
+    for attrs, value in guard.series("http.server.request.duration"):
+        out[(attrs.get("http.route"), attrs["http.response.status_code"])] = value.count
+    return out
+
+
+def test_route_templates_and_statuses(served: tuple[TestingGuard, Server]) -> None:
+    guard, server = served
+    with httpx.Client(base_url=server.url) as client:
+        for i in range(5):
+            assert client.get(f"/items/{i}").status_code == 200
+        assert client.get("/api/users/alice").status_code == 200
+        assert client.get("/sub/acme/things/9").status_code == 200
+        assert client.get("/boot/aa:bb:cc:dd:ee:ff").status_code == 404
+        assert client.get("/nowhere/1").status_code == 404
+        assert client.request("BREW", "/items/1").status_code == 405
+        assert client.get("/telemetry/metrics").status_code == 200
+    # Starlette re-raises after sending its 500, and uvicorn then drops the connection: own client.
+    assert httpx.get(f"{server.url}/boom").status_code == 500
+    routes = duration_routes(guard)
+    assert routes[("/items/{item_id}", "200")] == 5
+    assert routes[("/api/users/{user_id}", "200")] == 1
+    assert routes[("/sub/{tenant}/things/{thing_id}", "200")] == 1
+    assert routes[("boot", "404")] == 1
+    assert routes[(None, "404")] == 1
+    assert ("/boom", "500") in routes
+    classic = {(a["endpoint"], a["method"], a["status"]): v for a, v in guard.series("http_requests")}
+    assert classic[("/items/{item_id}", "GET", "200")] == 5
+    assert classic[("other", "GET", "404")] == 1
+    assert classic[("/items/{item_id}", "other", "405")] == 1
+    errors = {a.get("error.type") for a, _ in guard.series("http.server.request.duration")
+              if a.get("http.route") == "/boom"}
+    assert errors == {"RuntimeError"}
+    methods = {a["http.request.method"] for a, _ in guard.series("http.server.active_requests")}
+    assert "_OTHER" in methods
+    assert all(v == 0 for _, v in guard.series("http.server.active_requests"))
+    assert all(v == 0 for _, v in guard.series("http_requests_in_flight"))
+    assert not any("/telemetry" in str(a.get("http.route")) for a, _ in guard.series("http.server.request.duration"))
+
+
+def test_in_flight_returns_to_zero_when_the_client_goes_away(served: tuple[TestingGuard, Server]) -> None:
+    guard, server = served
+
+    def in_flight() -> float:
+        return sum(v for _, v in guard.series("http.server.active_requests"))
+
+    with httpx.Client(base_url=server.url, timeout=5) as client, client.stream("GET", "/slow") as response:
+        assert response.status_code == 200
+        next(response.iter_bytes())
+        assert in_flight() == 1
+    wait_until(lambda: in_flight() == 0, timeout=15)
+    assert all(v == 0 for _, v in guard.series("http_requests_in_flight"))
+
+
+def test_root_path_is_not_part_of_the_route() -> None:
+    guard = start_testing()
+    server = Server(build_app(guard, root_path="/prefix"))
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/prefix/items/3").status_code == 200
+        assert ("/items/{item_id}", "200") in duration_routes(guard)
+    finally:
+        server.stop()
+        guard.shutdown()
+
+
+def test_lifespan_owned_guard_starts_and_stops() -> None:
+    app = TelemetryApp(service_name="lifespan", prometheus="127.0.0.1:0", set_global=False)
+    server = Server(app)
+    try:
+        r = httpx.get(f"{server.url}/health")
+        assert r.status_code == 200 and r.json()["service"] == "lifespan"
+        assert b"target_info" in httpx.get(f"{server.url}/metrics").content
+        guard = app.guard
+        assert guard is not None and guard.prometheus_address is None
+    finally:
+        server.stop()
+    assert guard.state == "shut_down"
+
+
+def test_starlette_mount_of_the_telemetry_app_with_token() -> None:
+    guard = start_testing(prometheus="127.0.0.1:0", builtin_server=False, metrics_token="t0k")
+    app = Starlette(routes=[Mount("/telemetry", TelemetryApp(guard))])
+    server = Server(app)
+    try:
+        assert httpx.get(f"{server.url}/telemetry/metrics").status_code == 401
+        ok = httpx.get(f"{server.url}/telemetry/metrics", headers={"Authorization": "Bearer t0k"})
+        assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert httpx.post(f"{server.url}/telemetry/metrics").status_code == 405
+    finally:
+        server.stop()
+        guard.shutdown()
+
+
+def test_cancelled_request_task_keeps_counts_exact() -> None:
+    guard = start_testing()
+
+    async def never(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(30)
+
+    middleware = HttpMetricsMiddleware(never, guard=guard)
+
+    async def run() -> None:
+        scope = {"type": "http", "method": "GET", "path": "/x", "root_path": "", "scheme": "http", "headers": []}
+        task = asyncio.create_task(middleware(scope, lambda: None, lambda m: None))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert sum(v for _, v in guard.series("http.server.active_requests")) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert sum(v for _, v in guard.series("http.server.active_requests")) == 0
+    errors = {a.get("error.type") for a, _ in guard.series("http.server.request.duration")}
+    assert errors == {"CancelledError"}
+    guard.shutdown()
