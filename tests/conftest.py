@@ -26,11 +26,34 @@ import pytest
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port the OS reports free on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free TCP port on 127.0.0.1 for a server the test cannot hand a socket to (rotel, Prometheus).
+
+    Ports come from below the kernel's ephemeral range (so no ``bind(0)`` elsewhere can take them
+    in between) and from a block of their own per xdist worker (so two workers never pick the same
+    one); each is checked free and never handed out twice in a process.
+    """
+    import random
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = 20000 + (index % 8) * 1500
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(low, low + 1500)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port found")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

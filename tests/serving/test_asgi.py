@@ -4,6 +4,7 @@ rules), exact in-flight counts on errors and cancellation, and the mounted telem
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +14,11 @@ import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from conftest import free_port, wait_until
+from conftest import wait_until
 from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
 from otelsvc.testing import TestingGuard, start_testing
 
@@ -35,14 +37,11 @@ def build_app(guard: TestingGuard, root_path: str = "") -> FastAPI:
     def boom() -> None:
         raise RuntimeError("boom")
 
-    @app.get("/slow")
-    async def slow() -> StreamingResponse:
-        async def forever() -> Any:
-            while True:
-                yield b"tick\n"
-                await asyncio.sleep(0.05)
-
-        return StreamingResponse(forever())
+    @app.get("/hold")
+    async def hold(request: Request) -> dict[str, str]:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.02)
+        return {}
 
     @api.get("/users/{user_id}")
     def user(user_id: str) -> dict[str, str]:
@@ -60,10 +59,12 @@ def build_app(guard: TestingGuard, root_path: str = "") -> FastAPI:
 
 class Server:
     def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        # Bound here and handed over, so no other test can take the port in between.
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         wait_until(lambda: self.server.started, timeout=15)
 
@@ -74,6 +75,7 @@ class Server:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.sock.close()
 
 
 @pytest.fixture
@@ -105,6 +107,7 @@ def test_route_templates_and_statuses(served: tuple[TestingGuard, Server]) -> No
         assert client.get("/telemetry/metrics").status_code == 200
     # Starlette re-raises after sending its 500, and uvicorn then drops the connection: own client.
     assert httpx.get(f"{server.url}/boom").status_code == 500
+    wait_until(lambda: sum(duration_routes(guard).values()) >= 10, timeout=15)
     routes = duration_routes(guard)
     assert routes[("/items/{item_id}", "200")] == 5
     assert routes[("/api/users/{user_id}", "200")] == 1
@@ -132,10 +135,10 @@ def test_in_flight_returns_to_zero_when_the_client_goes_away(served: tuple[Testi
     def in_flight() -> float:
         return sum(v for _, v in guard.series("http.server.active_requests"))
 
-    with httpx.Client(base_url=server.url, timeout=5) as client, client.stream("GET", "/slow") as response:
-        assert response.status_code == 200
-        next(response.iter_bytes())
-        assert in_flight() == 1
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    client.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+    wait_until(lambda: in_flight() == 1, timeout=15)
+    client.close()
     wait_until(lambda: in_flight() == 0, timeout=15)
     assert all(v == 0 for _, v in guard.series("http_requests_in_flight"))
 
@@ -146,7 +149,8 @@ def test_root_path_is_not_part_of_the_route() -> None:
     try:
         with httpx.Client(base_url=server.url) as client:
             assert client.get("/prefix/items/3").status_code == 200
-        assert ("/items/{item_id}", "200") in duration_routes(guard)
+        # the middleware records after the last byte is sent: wait for it rather than race it
+        wait_until(lambda: ("/items/{item_id}", "200") in duration_routes(guard), timeout=15)
     finally:
         server.stop()
         guard.shutdown()
