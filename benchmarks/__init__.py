@@ -1,0 +1,1 @@
+"""otelsvc benchmarks (``python -m benchmarks``)."""
