@@ -15,7 +15,6 @@ from itertools import chain
 from json import dumps
 from typing import Any
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -26,14 +25,63 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from prometheus_client.utils import floatToGoString
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
 
-__all__ = ["CONTENT_TYPE_TEXT", "family_names", "prometheus_name", "render_text"]
+__all__ = ["family_names", "floatToGoString", "prometheus_name", "render_text"]
 
-CONTENT_TYPE_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+_INF = float("inf")
+
+
+def floatToGoString(d: float) -> str:  # noqa: N802 - the name prometheus_client gives it
+    """Format a sample value exactly as ``prometheus_client.utils.floatToGoString`` does."""
+    d = float(d)
+    if d == _INF:
+        return "+Inf"
+    if d == -_INF:
+        return "-Inf"
+    if d != d:
+        return "NaN"
+    s = repr(d)
+    dot = s.find(".")
+    if d > 0 and dot > 6:
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
+
+
+_MAPPING: Any = None
+
+
+def _mapping() -> Any:
+    """The OTel Prometheus exporter's naming rules; its package loads prometheus_client, so lazily."""
+    global _MAPPING
+    if _MAPPING is None:
+        from opentelemetry.exporter.prometheus import _mapping as module
+
+        _MAPPING = module
+    return _MAPPING
+
+
+def map_unit(unit: str) -> str:
+    return str(_mapping().map_unit(unit))
+
+
+def sanitize_full_name(name: str) -> str:
+    return str(_mapping().sanitize_full_name(name))
+
+
+_ATTRIBUTE_NAMES: dict[str, str] = {}
+
+
+def sanitize_attribute(key: str) -> str:
+    name = _ATTRIBUTE_NAMES.get(key)
+    if name is None:
+        name = str(_mapping().sanitize_attribute(key))
+        if len(_ATTRIBUTE_NAMES) < 10_000:
+            _ATTRIBUTE_NAMES[key] = name
+    return name
 
 
 def _label_value(value: Any) -> str:

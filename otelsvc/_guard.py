@@ -6,40 +6,35 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics as metrics_api
-from opentelemetry import trace as trace_api
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.trace import NoOpTracerProvider, Tracer, TracerProvider
 
 from otelsvc import _process_hooks
 from otelsvc._bridge import Bridge
 from otelsvc._config import Settings, load_settings
 from otelsvc._errors import ConfigError, SettingProblem
-from otelsvc._exporters import (
-    MetricPushProxy,
-    SpanPushProxy,
-    build_metric_exporter,
-    build_span_exporter,
-)
 from otelsvc._health import ExporterHealth, Lifecycle
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
-from otelsvc._prometheus import PrometheusReader
 from otelsvc._resource import build_resource, child_instance_id
-from otelsvc._routes import TelemetryRoutes
 from otelsvc._sdk_internals import (
     global_meter_provider_is_set,
     global_tracer_provider_is_set,
     reset_meter_provider_after_fork,
     set_meter_provider_resource,
 )
-from otelsvc._server import TelemetryServer
 from otelsvc._teardown import Step, run_steps
 from otelsvc._version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer, TracerProvider
+
+    from otelsvc._exporters import MetricPushProxy, SpanPushProxy
+    from otelsvc._prometheus import PrometheusReader
+    from otelsvc._server import TelemetryServer
 
 __all__ = ["ProviderGuard", "start"]
 
@@ -87,15 +82,21 @@ class ProviderGuard:
         self._server: TelemetryServer | None = None
         self._shutdown_lock = threading.Lock()
         self._result: bool | None = None
+        from otelsvc._routes import TelemetryRoutes
+
         self.routes = TelemetryRoutes(self, settings.metrics_token)
         self.disabled = settings.sdk_disabled
         self.resource: Resource = Resource.get_empty()
         if self.disabled:
+            from opentelemetry.trace import NoOpTracerProvider
+
             self.meter_provider: MeterProvider = NoOpMeterProvider()
             self.tracer_provider: TracerProvider = NoOpTracerProvider()
             self.lifecycle.set("ok")
             return
         if settings.prometheus is not None and settings.builtin_server:
+            from otelsvc._server import TelemetryServer
+
             host, port = settings.prometheus
             try:
                 self._server = TelemetryServer(
@@ -127,6 +128,9 @@ class ProviderGuard:
     def _build(self, settings: Settings, extra_readers: Sequence[MetricReader]) -> None:
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from otelsvc._exporters import MetricPushProxy, SpanPushProxy, build_metric_exporter, build_span_exporter
+        from otelsvc._prometheus import PrometheusReader
 
         self.resource = build_resource(settings)
         self.bridge.resource = self.resource
@@ -185,6 +189,9 @@ class ProviderGuard:
             self._become_global()
 
     def _become_global(self) -> None:
+        from opentelemetry import metrics as metrics_api
+        from opentelemetry import trace as trace_api
+
         if global_meter_provider_is_set() or global_tracer_provider_is_set():
             logger.info(
                 "otelsvc: a global meter or tracer provider is already set; this guard works through "

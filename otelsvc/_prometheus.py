@@ -20,9 +20,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReade
 from otelsvc._bridge import Bridge
 from otelsvc._exposition import render_text
 
-__all__ = ["CONTENT_TYPE_OPENMETRICS", "PrometheusReader"]
-
-CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+__all__ = ["PrometheusReader"]
 _CLASSES = (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter, ObservableUpDownCounter,
             ObservableGauge)
 

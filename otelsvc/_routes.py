@@ -7,16 +7,14 @@ path 404; known path with another method 405; then auth; then the answer.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from otelsvc._auth import TokenCheck
-from otelsvc._exposition import CONTENT_TYPE_TEXT
+from otelsvc._content_types import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT
 from otelsvc._logging import logger
-from otelsvc._prometheus import CONTENT_TYPE_OPENMETRICS
 
 __all__ = ["ROUTES", "Response", "TelemetryRoutes", "TelemetrySource"]
 
@@ -115,6 +113,8 @@ class TelemetryRoutes:
         out = [("Content-Type", CONTENT_TYPE_OPENMETRICS if openmetrics else CONTENT_TYPE_TEXT),
                ("Vary", "Accept, Accept-Encoding")]
         if _accepts(headers.get("accept-encoding"), "gzip"):
+            import gzip
+
             body = gzip.compress(body, compresslevel=5)
             out.append(("Content-Encoding", "gzip"))
         return Response(200, out, body)
