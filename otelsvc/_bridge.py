@@ -16,9 +16,10 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics import Counter as SdkCounter
-from opentelemetry.sdk.metrics import Histogram as SdkHistogram
-from opentelemetry.sdk.metrics import UpDownCounter as SdkUpDownCounter
+# A reader's temporality table is keyed by the SDK's implementation classes (_Counter, ...).
+from opentelemetry.sdk.metrics._internal.instrument import _Counter as SdkCounter
+from opentelemetry.sdk.metrics._internal.instrument import _Histogram as SdkHistogram
+from opentelemetry.sdk.metrics._internal.instrument import _UpDownCounter as SdkUpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -265,6 +266,19 @@ class BridgedInstrument:
         )
 
 
+def merge_scope(existing: Sequence[ScopeMetrics], scope: ScopeMetrics) -> list[ScopeMetrics]:
+    """``existing`` plus ``scope``; metrics of an SDK meter with the same scope join it (OTLP
+    encoders key scopes by identity, so two equal scopes would overwrite each other)."""
+    out = list(existing)
+    for index, current in enumerate(out):
+        if current.scope == scope.scope:
+            out[index] = ScopeMetrics(scope=current.scope, metrics=[*current.metrics, *scope.metrics],
+                                      schema_url=current.schema_url)
+            return out
+    out.append(scope)
+    return out
+
+
 class Bridge:
     """All handle-recorded instruments of one guard, and the hook that adds them to its readers."""
 
@@ -353,7 +367,7 @@ class Bridge:
         first = data.resource_metrics[0]
         merged = ResourceMetrics(
             resource=first.resource,
-            scope_metrics=[*first.scope_metrics, scope],
+            scope_metrics=merge_scope(first.scope_metrics, scope),
             schema_url=first.schema_url,
         )
         return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])

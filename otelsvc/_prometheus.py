@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics import (
 from opentelemetry.sdk.metrics import _Gauge as SyncGauge
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader, MetricsData
 
-from otelsvc._bridge import Bridge
+from otelsvc._bridge import Bridge, merge_scope
 from otelsvc._exposition import render_text
 
 __all__ = ["PrometheusReader"]
@@ -66,7 +66,7 @@ class PrometheusReader(MetricReader):
             else:
                 first = data.resource_metrics[0]
                 data = MetricsData(
-                    [ResourceMetrics(first.resource, [*first.scope_metrics, scope], first.schema_url),
+                    [ResourceMetrics(first.resource, merge_scope(first.scope_metrics, scope), first.schema_url),
                      *data.resource_metrics[1:]]
                 )
         collector = _CustomCollector()
