@@ -231,8 +231,9 @@ class SpanPushProxy(SpanExporter):
     """The OTLP span exporter with a bounded buffer: spans of a failed export are retried later.
 
     The SDK's batch processor drops a batch whose export failed. Here a failed batch waits in a
-    buffer of ``buffer_size`` spans and goes out ahead of the next batch; past the bound the oldest
-    are dropped and counted (``ExporterHealth.dropped``).
+    buffer of ``buffer_size`` spans and goes out ahead of the next batch, or on its own after a
+    back-off (the batch processor calls export only when it has new spans); past the bound the
+    oldest are dropped and counted (``ExporterHealth.dropped``).
     """
 
     def __init__(
@@ -241,6 +242,7 @@ class SpanPushProxy(SpanExporter):
         component: str,
         health: ExporterHealth,
         buffer_size: int,
+        retry_delay: float = 1.0,
     ) -> None:
         self._factory = factory
         self._inner = factory()
@@ -249,28 +251,51 @@ class SpanPushProxy(SpanExporter):
         self._buffer: deque[ReadableSpan] = deque()
         self._buffer_size = buffer_size
         self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
         self._aborted = False
+        self._retry_delay = max(0.05, retry_delay)
+        self._timer: threading.Timer | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        with self._lock:
-            batch = [*self._buffer, *spans]
-            self._buffer.clear()
-        if self._aborted:
-            self._keep(batch)
-            return SpanExportResult.FAILURE
-        try:
-            result = self._inner.export(batch)
-        except Exception as exc:
-            result = SpanExportResult.FAILURE
-            self._outcomes.failed(f"{type(exc).__name__}: {exc}")
-        else:
-            if result == SpanExportResult.SUCCESS:
-                self._outcomes.ok()
+        with self._export_lock:
+            with self._lock:
+                batch = [*self._buffer, *spans]
+                self._buffer.clear()
+            if not batch:
+                return SpanExportResult.SUCCESS
+            if self._aborted:
+                self._keep(batch)
+                return SpanExportResult.FAILURE
+            try:
+                result = self._inner.export(batch)
+            except Exception as exc:
+                result = SpanExportResult.FAILURE
+                self._outcomes.failed(f"{type(exc).__name__}: {exc}")
             else:
-                self._outcomes.failed("export failed (collector unreachable or refused the data)")
+                if result == SpanExportResult.SUCCESS:
+                    self._outcomes.ok()
+                else:
+                    self._outcomes.failed("export failed (collector unreachable or refused the data)")
+            if result != SpanExportResult.SUCCESS:
+                self._keep(batch)
         if result != SpanExportResult.SUCCESS:
-            self._keep(batch)
+            self._schedule_retry()
         return result
+
+    def _schedule_retry(self) -> None:
+        with self._lock:
+            if self._timer is not None or self._aborted or not self._buffer:
+                return
+            streak = min(self._health.consecutive_failures, 6)
+            timer = self._timer = threading.Timer(min(self._retry_delay * 2**streak, 30.0), self._retry)
+            timer.daemon = True
+        timer.start()
+
+    def _retry(self) -> None:
+        with self._lock:
+            self._timer = None
+        if self._buffer and not self._aborted:
+            self.export([])
 
     def _keep(self, batch: list[ReadableSpan]) -> None:
         with self._lock:
@@ -297,6 +322,10 @@ class SpanPushProxy(SpanExporter):
         if self._aborted:
             return
         self._aborted = True
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         try:
             self._inner.shutdown()
         except Exception:
@@ -304,6 +333,9 @@ class SpanPushProxy(SpanExporter):
 
     def renew(self) -> None:
         """A new exporter for a forked child, built at its first export."""
+        self._timer = None
+        self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
         self._inner = _Lazy(self._factory)  # type: ignore[assignment]
         self._aborted = False
         with self._lock:

@@ -170,6 +170,7 @@ class ProviderGuard:
             self._span_proxy = SpanPushProxy(
                 lambda: build_span_exporter(tsig), f"span export (OTLP {tsig.protocol})", health,
                 settings.span_buffer_size,
+                retry_delay=settings.bsp_schedule_delay,
             )
             tracer_provider.add_span_processor(
                 BatchSpanProcessor(
@@ -181,12 +182,27 @@ class ProviderGuard:
                 )
             )
         self.tracer_provider = tracer_provider
+        if self._span_proxy is not None:
+            self._register_span_drop_metric(provider)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 
             register_runtime_metrics(provider.get_meter("otelsvc.runtime", __version__))
         if settings.set_global:
             self._become_global()
+
+    def _register_span_drop_metric(self, provider: Any) -> None:
+        """``otelsvc.spans.dropped``: spans lost when the retry buffer was full (also on /health)."""
+        from opentelemetry.metrics import CallbackOptions, Observation
+
+        def observe(options: CallbackOptions) -> list[Observation]:
+            health = self.exporters.get("spans")
+            return [Observation(health.dropped if health is not None else 0)]
+
+        provider.get_meter("otelsvc", __version__).create_observable_counter(
+            "otelsvc.spans.dropped", [observe], unit="{span}",
+            description="Spans dropped because the collector was away longer than the retry buffer holds",
+        )
 
     def _become_global(self) -> None:
         from opentelemetry import metrics as metrics_api
