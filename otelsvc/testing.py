@@ -96,6 +96,10 @@ def _value(point: Any) -> Any:
 
 def start_testing(**settings: Any) -> TestingGuard:
     """A TestingGuard; keywords as for ``otelsvc.start`` (environment variables are ignored)."""
+    from otelsvc._prometheus import _CLASSES
+
     defaults: dict[str, Any] = {"prometheus": None, "otlp_endpoint": None, "set_global": False,
                                 "runtime_metrics": False, "service_name": "test"}
-    return TestingGuard(load_settings({**defaults, **settings}, env={}), InMemoryMetricReader())
+    resolved = load_settings({**defaults, **settings}, env={})
+    reader = InMemoryMetricReader(cardinality_limits={cls: resolved.cardinality_limit for cls in _CLASSES})
+    return TestingGuard(resolved, reader)

@@ -94,7 +94,11 @@ class Binder:
         self.owned: list[tuple[str, ...]] = []
 
     def __call__(self, *rest: Any) -> Any:
-        """The handle for these remaining label values (made and checked once)."""
+        """The handle for these remaining label values (checked once per distinct accepted value).
+
+        Values folded into ``other`` are not cached under their raw form, so a flood of distinct
+        values costs a few dict probes per call and no memory.
+        """
         handle = self._cache.get(rest)
         if handle is not None:
             return handle
@@ -102,12 +106,17 @@ class Binder:
             return _NOOP
         if len(rest) != len(self._labels):
             raise TypeError(f"{self._instrument.name} takes {len(self._labels)} more label value(s)")
-        values = self._prefix + tuple(
+        checked = tuple(
             check_value(label, value, self._interners) for label, value in zip(self._labels, rest, strict=True)
         )
-        handle = self._instrument.bind(*values)
-        self._cache[rest] = handle
-        self.owned.append(values)
+        values = self._prefix + checked
+        handle = self._cache.get(checked)
+        if handle is None:
+            handle = self._instrument.bind(*values)
+            self._cache[checked] = handle
+            self.owned.append(values)
+        if checked == rest:
+            self._cache[rest] = handle
         return handle
 
     def release(self) -> None:
