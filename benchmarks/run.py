@@ -49,7 +49,7 @@ def threaded_per_call(fn: Callable[[], Any], number: int, repeat: int, threads: 
     for _ in range(repeat):
         barrier = threading.Barrier(threads + 1)
 
-        def work() -> None:
+        def work(barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             for _ in range(number):
                 fn()

@@ -182,6 +182,7 @@ class BridgedInstrument:
             if not handle._seen:
                 continue
             attributes = self.attributes_of(key)
+            point: Any
             if isinstance(handle, HistogramHandle):
                 point = self._histogram_point(handle, attributes, now, delta, state)
             else:
@@ -249,7 +250,7 @@ class BridgedInstrument:
                 prev_counts, prev_total, start = previous
                 if counts == prev_counts:
                     return None
-                counts = [a - b for a, b in zip(counts, prev_counts)]
+                counts = [a - b for a, b in zip(counts, prev_counts, strict=False)]
                 total = total - prev_total
         assert self.bounds is not None
         return HistogramDataPoint(
@@ -374,14 +375,14 @@ class Bridge:
 
     def attach(self, reader: MetricReader) -> None:
         """Wrap the collect callback the MeterProvider gave ``reader`` so it adds the bridged metrics."""
-        original = reader._collect
+        original: Any = reader._collect
         if original is None:
             raise RuntimeError("attach() needs a reader already registered with a MeterProvider")
         bridge = weakref.ref(self)
 
         def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-            data = original(r, timeout_millis=timeout_millis)
+            data: MetricsData | None = original(r, timeout_millis=timeout_millis)
             live = bridge()
             return live.merge(r, data) if live is not None else data
 
-        reader._collect = collect
+        reader._collect = collect  # type: ignore[assignment]

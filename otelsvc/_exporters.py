@@ -8,6 +8,7 @@ gRPC channel is not usable.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -46,8 +47,10 @@ _C = AggregationTemporality.CUMULATIVE
 
 def temporalities(preference: str) -> dict[type, AggregationTemporality]:
     """The OTLP temporality preference as the SDK's per-instrument mapping."""
-    table = {cls: _C for cls in (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter,
-                                 ObservableUpDownCounter, ObservableGauge)}
+    table: dict[type, AggregationTemporality] = {
+        cls: _C for cls in (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter,
+                            ObservableUpDownCounter, ObservableGauge)
+    }
     if preference == "delta":
         table.update({Counter: _D, Histogram: _D, ObservableCounter: _D})
     elif preference == "lowmemory":
@@ -56,7 +59,7 @@ def temporalities(preference: str) -> dict[type, AggregationTemporality]:
 
 
 def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
-    import grpc
+    import grpc  # type: ignore[import-untyped]
 
     kwargs: dict[str, Any] = {
         "endpoint": sig.endpoint,
@@ -106,14 +109,19 @@ def _histogram_aggregation(kind: str) -> dict[type, Any]:
         ExponentialBucketHistogramAggregation,
     )
 
-    aggregation = ExponentialBucketHistogramAggregation() if kind == "exponential" else ExplicitBucketHistogramAggregation()
+    aggregation: Any = (
+        ExponentialBucketHistogramAggregation() if kind == "exponential" else ExplicitBucketHistogramAggregation()
+    )
     return {Histogram: aggregation}
 
 
 def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "explicit") -> MetricExporter:
     """A fresh OTLP metric exporter for this signal's protocol."""
     kwargs: dict[str, Any]
-    common = {"preferred_temporality": temporalities(preference), "preferred_aggregation": _histogram_aggregation(histogram)}
+    common: dict[str, Any] = {
+        "preferred_temporality": temporalities(preference),
+        "preferred_aggregation": _histogram_aggregation(histogram),
+    }
     if sig.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
@@ -122,7 +130,8 @@ def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "ex
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
 
     kwargs = _http_kwargs(sig)
-    return Http(**common, **kwargs)
+    exporter: MetricExporter = Http(**common, **kwargs)
+    return exporter
 
 
 def build_span_exporter(sig: OtlpSignal) -> SpanExporter:
@@ -215,10 +224,8 @@ class MetricPushProxy(MetricExporter):
         if self._aborted:
             return
         self._aborted = True
-        try:
+        with contextlib.suppress(Exception):
             self._inner.shutdown(timeout_millis=0)
-        except Exception:
-            pass
 
     def renew(self) -> None:
         """A new exporter (a new channel) for a forked child, built at its first export."""
@@ -326,10 +333,8 @@ class SpanPushProxy(SpanExporter):
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-        try:
+        with contextlib.suppress(Exception):
             self._inner.shutdown()
-        except Exception:
-            pass
 
     def renew(self) -> None:
         """A new exporter for a forked child, built at its first export."""

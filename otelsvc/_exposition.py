@@ -34,7 +34,7 @@ __all__ = ["family_names", "floatToGoString", "prometheus_name", "render_text"]
 _INF = float("inf")
 
 
-def floatToGoString(d: float) -> str:  # noqa: N802 - the name prometheus_client gives it
+def floatToGoString(d: float) -> str:
     """Format a sample value exactly as ``prometheus_client.utils.floatToGoString`` does."""
     d = float(d)
     if d == _INF:
@@ -127,8 +127,8 @@ def family_names(metric: Metric | BridgedInstrument) -> tuple[str, str]:
             metric.kind
         ]
         return _family(sanitize_full_name(metric.name), map_unit(metric.unit), kind)[1], kind
-    kind = _kind(metric)
-    return _family(sanitize_full_name(metric.name), map_unit(metric.unit or ""), kind or "gauge")[1], kind or ""
+    sdk_kind = _kind(metric) or ""
+    return _family(sanitize_full_name(metric.name), map_unit(metric.unit or ""), sdk_kind or "gauge")[1], sdk_kind
 
 
 def _kind(metric: Metric) -> str | None:
@@ -181,20 +181,21 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
         family = families[fid] = _Family(name, exposed, kind, description)
     rows: list[dict[str, str]] = []
     keys: set[str] = set()
-    for point in metric.data.data_points:
+    points: list[Any] = list(metric.data.data_points)
+    for point in points:
         labels: dict[str, str] = {}
-        for key, value in chain(scope_attrs.items(), point.attributes.items()):
+        for key, value in chain(scope_attrs.items(), (point.attributes or {}).items()):
             label = sanitize_attribute(key)
             keys.add(label)
             labels[label] = _label_value(value)
         rows.append(labels)
     ordered = sorted(keys)
     out = family.rows
-    for labels, point in zip(rows, metric.data.data_points):
+    for labels, point in zip(rows, points, strict=True):
         pairs = [(k, labels.get(k, "")) for k in ordered]
         if kind == "histogram":
             total = 0
-            for bound, count in zip(chain(point.explicit_bounds, ["+Inf"]), point.bucket_counts):
+            for bound, count in zip(chain(point.explicit_bounds, ["+Inf"]), point.bucket_counts, strict=False):
                 total += count
                 out.append(_sample(name + "_bucket", [*pairs, ("le", f"{bound}")], total))
             out.append(_sample(name + "_count", pairs, total))
@@ -222,9 +223,10 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
     cache = inst.render_cache
     header = cache.get("header")
     if header is None:
-        keys = _bridge_labels(inst, scope_attrs)
-        if keys is None:
+        found = _bridge_labels(inst, scope_attrs)
+        if found is None:
             return False
+        keys = found
         kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[
             inst.kind
         ]
@@ -262,7 +264,7 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
             counts, total_sum, _low, _high = handle.snapshot()
             prefix, suffix, plain_labels = text
             total = 0
-            for le, count in zip(les, counts):
+            for le, count in zip(les, counts, strict=False):
                 total += count
                 rows.append(f"{prefix}{le}{suffix}{floatToGoString(total)}\n")
             rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")

@@ -49,7 +49,7 @@ class Handle:
     @property
     def attributes(self) -> dict[str, str]:
         """The label values this handle is bound to, by label key."""
-        return dict(zip(self._owner.label_keys, self._values))
+        return dict(zip(self._owner.label_keys, self._values, strict=False))
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
         self._lock = lock

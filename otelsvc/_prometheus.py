@@ -74,7 +74,7 @@ class PrometheusReader(MetricReader):
             collector.add_metrics_data(data)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
-        out: bytes = generate_latest(registry)
+        out: bytes = generate_latest(registry)  # type: ignore[no-untyped-call]
         return out
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:

@@ -44,11 +44,11 @@ def _walk(routes: Any, scope: dict[str, Any], prefix: str, match_enum: Any) -> s
             if match != match_enum.FULL:
                 continue
             inner = _walk(inner_routes, {**scope, **child}, prefix + path, match_enum)
-            return inner if inner is not None else (prefix + path or "/")
+            return inner if inner is not None else (f"{prefix}{path}" or "/")
         if match == match_enum.FULL:
-            return prefix + path
+            return f"{prefix}{path}"
         if partial is None:
-            partial = prefix + path
+            partial = f"{prefix}{path}"
     return partial
 
 
@@ -78,7 +78,7 @@ def _mount_prefix(routes: Any, scope: dict[str, Any], match_enum: Any) -> str:
         except Exception:
             continue
         if match == match_enum.FULL:
-            return path + _mount_prefix(inner, {**scope, **child}, match_enum)
+            return f"{path}{_mount_prefix(inner, {**scope, **child}, match_enum)}"
     return ""
 
 
@@ -100,8 +100,8 @@ def starlette_final_template(entry: Mapping[str, Any], route: Any) -> str | None
         except ImportError:
             prefix = ""
     if getattr(route, "routes", None) is not None and not hasattr(route, "endpoint"):
-        return prefix or path
-    return prefix + path
+        return prefix or str(path)
+    return f"{prefix}{path}"
 
 
 def flask_resolver(app: Any) -> Callable[[dict[str, Any]], str | None] | None:

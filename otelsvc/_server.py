@@ -8,6 +8,7 @@ starts.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import selectors
 import socket
@@ -158,10 +159,8 @@ class TelemetryServer:
         finally:
             with self._conns_lock:
                 self._conns.discard(conn)
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
             self._slots.release()
 
     def _read_head(self, conn: socket.socket, buffer: bytes) -> tuple[bytes | None, bytes]:
@@ -170,7 +169,7 @@ class TelemetryServer:
                 raise _Reject(431, "request header fields too large")
             try:
                 chunk = conn.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 if buffer:
                     raise _Reject(408, "request timeout") from None
                 return None, b""
@@ -224,38 +223,28 @@ class TelemetryServer:
         """Close the listening socket only (a forked child's copy), leaving the parent's serving."""
         self._closed = True
         for sock in (self._sock, self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def close(self, timeout: float = 1.0) -> None:
         """Stop accepting, close open connections and wait (bounded) for the accept thread."""
         if self._closed and self._thread is None:
             return
         self._closed = True
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
         if self._refuser is not None:
-            try:
+            with contextlib.suppress(queue.Full):
                 self._refusals.put_nowait(None)
-            except queue.Full:
-                pass
             self._refuser = None
         with self._conns_lock:
             conns = list(self._conns)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for sock in (self._sock, self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass

@@ -8,7 +8,6 @@ import sys
 import urllib.request
 
 import pytest
-
 from conftest import Rotel, wait_until
 
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from conftest import Rotel
 from opentelemetry.exporter.prometheus import _CustomCollector
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricsData
@@ -15,7 +16,6 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from prometheus_client import CollectorRegistry, generate_latest
 
 import otelsvc
-from conftest import Rotel
 from otelsvc._config import load_settings
 from otelsvc._guard import ProviderGuard
 from otelsvc._version import __version__

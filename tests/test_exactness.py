@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-import otelsvc
 from conftest import Rotel
+
+import otelsvc
 
 THREADS, ADDS = 4, 1_000_000
 
@@ -35,7 +36,7 @@ def test_concurrent_adds_are_exact_in_scrape_and_push(rotel: Rotel) -> None:
         for t in threads:
             t.join()
         text = guard.render_metrics().decode()
-        assert f'exact_adds_total{{lane="shared",otel_scope_name="otelsvc"' in text
+        assert 'exact_adds_total{lane="shared",otel_scope_name="otelsvc"' in text
 
         def value(prefix: str) -> float:
             return float(next(x for x in text.splitlines() if x.startswith(prefix)).rsplit(" ", 1)[1])

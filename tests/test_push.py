@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import Rotel
 
 import otelsvc
-from conftest import Rotel
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])

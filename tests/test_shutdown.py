@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from conftest import free_port
 
 SCRIPT = """
@@ -94,7 +93,7 @@ def test_shutdown_is_bounded_against_unreachable_collector(
 
 
 def test_shutdown_with_live_collector_reports_true(rotel: object) -> None:
-    ok, first, again, second, exit_delay, stderr = _run(rotel.grpc_endpoint, "grpc")  # type: ignore[attr-defined]
+    ok, _first, again, _second, exit_delay, stderr = _run(rotel.grpc_endpoint, "grpc")  # type: ignore[attr-defined]
     assert ok is True and again is True, stderr
     assert exit_delay < 2.0
 

@@ -172,7 +172,7 @@ class ActorMetrics:
         self._retained: dict[tuple[str, ...], ActorHandles] = {}
         self._lock = threading.Lock()
         if per_instance:
-            guard.bridge.collect_hooks.append(self.sweep)
+            guard.bridge.collect_hooks.append(self._sweep_hook)
 
     def actor(self, name: str, actor_id: str | None = None) -> ActorHandles:
         """The handles of actor type ``name`` (and instance ``actor_id`` in per-instance mode)."""
@@ -206,6 +206,9 @@ class ActorMetrics:
             handles.stopped_at = self._clock()
             with self._lock:
                 self._retained[handles.prefix] = handles
+
+    def _sweep_hook(self) -> None:
+        self.sweep()
 
     def sweep(self) -> int:
         """Drop the series of actors stopped longer than the retention window; returns how many."""

@@ -183,7 +183,8 @@ class InvokerMetrics:
 
     def invocation(self, partition_id: int | str, service_name: str) -> Invocation:
         """A new invocation of ``service_name`` on ``partition_id`` (deployment not yet pinned)."""
-        return Invocation(self, self.interners["partition_id"](partition_id), self.interners["service_name"](service_name))
+        partition = self.interners["partition_id"](partition_id)
+        return Invocation(self, partition, self.interners["service_name"](service_name))
 
     def partition(self, partition_id: int | str) -> PartitionHandles:
         """The per-partition handles (concurrency limit and slots)."""

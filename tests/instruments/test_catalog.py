@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import Rotel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import otelsvc
-from conftest import Rotel
 from otelsvc.instruments import FAMILIES, ActorMetrics, InvokerMetrics, NetworkMetrics
 from otelsvc.instruments._catalog import catalog_json, family_markdown
 from otelsvc.instruments._simulate import Simulation

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import Rotel, wait_until
 
 import otelsvc
-from conftest import Rotel, wait_until
 
 
 def _start(rotel: Rotel, **extra: object) -> otelsvc.ProviderGuard:

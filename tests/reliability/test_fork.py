@@ -7,9 +7,9 @@ import threading
 import time
 
 import pytest
+from conftest import Rotel
 
 import otelsvc
-from conftest import Rotel
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

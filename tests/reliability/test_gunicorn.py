@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from conftest import Rotel, free_port, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

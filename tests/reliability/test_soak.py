@@ -10,8 +10,9 @@ import time
 import tracemalloc
 import urllib.request
 
-import otelsvc
 from conftest import Rotel
+
+import otelsvc
 
 SECONDS = float(os.environ.get("OTELSVC_SOAK_SECONDS", "5"))
 

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from conftest import wait_until
 from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from conftest import wait_until
 from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
 from otelsvc.testing import TestingGuard, start_testing
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from conftest import free_port, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

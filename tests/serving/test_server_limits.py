@@ -20,7 +20,7 @@ def _raw(port: int, data: bytes, timeout: float = 5) -> bytes:
         while True:
             try:
                 chunk = s.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not chunk:
                 break
