@@ -45,3 +45,33 @@ def handles(counter: otelsvc.CounterHandle, hist: otelsvc.HistogramHandle, gauge
     hist.record(0.25)
     with hist.time():
         pass
+
+
+def families(guard: otelsvc.ProviderGuard) -> None:
+    from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
+    from otelsvc.instruments import ActorMetrics, DiscoveryMetrics, InvokerMetrics, NetworkMetrics
+    from otelsvc.wsgi import make_wsgi_app
+
+    actors = ActorMetrics(guard)
+    room = actors.actor("chat_room")
+    actors.actor_started(room)
+    room.action_calls("send").add()
+    with room.action_duration("send").time():
+        pass
+    network = NetworkMetrics(guard)
+    conn = network.connection("general", peer="node-2", direction="outgoing")
+    conn.opened()
+    conn.closed()
+    network.swimlane("general").rpc("success").record(0.0004)
+    inv = InvokerMetrics(guard).invocation(partition_id=7, service_name="greeter")
+    inv.queued()
+    inv.pin("dp_1")
+    inv.http_response(503)
+    inv.end()
+    reason: str = DiscoveryMetrics(guard).retry(status_code=429)
+    del reason
+    app = TelemetryApp(guard)
+    middleware = HttpMetricsMiddleware(app, guard=guard)
+    del middleware
+    wsgi = make_wsgi_app(guard)
+    del wsgi
