@@ -30,14 +30,10 @@ class HttpMetricsMiddleware:
         metrics: HttpMetrics | None = None,
         **options: Any,
     ) -> None:
-        if metrics is None:
-            if guard is None:
-                raise TypeError("HttpMetricsMiddleware needs guard= or metrics=")
-            from otelsvc.instruments.http import HttpMetrics
+        from otelsvc.instruments.http import HttpMetrics
 
-            metrics = HttpMetrics(guard, **options)
         self.app = app
-        self.metrics = metrics
+        self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

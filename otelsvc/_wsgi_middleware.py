@@ -54,14 +54,10 @@ class HttpMetricsMiddleware:
         route_resolver: Callable[[WSGIEnviron], str | None] | None = None,
         **options: Any,
     ) -> None:
-        if metrics is None:
-            if guard is None:
-                raise TypeError("HttpMetricsMiddleware needs guard= or metrics=")
-            from otelsvc.instruments.http import HttpMetrics
+        from otelsvc.instruments.http import HttpMetrics
 
-            metrics = HttpMetrics(guard, **options)
         self.app = app
-        self.metrics = metrics
+        self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
         self.resolve = route_resolver or flask_resolver(app)
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:

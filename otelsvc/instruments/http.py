@@ -114,6 +114,16 @@ class HttpMetrics:
         self._classic_duration = binder("http_request_duration")
         self._resolved: dict[str, tuple[str, str]] = {}
 
+    @classmethod
+    def for_middleware(cls, guard: ProviderGuard | None, metrics: HttpMetrics | None,
+                       options: dict[str, Any]) -> HttpMetrics:
+        """The recorder a middleware uses: the one given, or a new one on ``guard`` with ``options``."""
+        if metrics is not None:
+            return metrics
+        if guard is None:
+            raise TypeError("HttpMetricsMiddleware needs guard= or metrics=")
+        return cls(guard, **options)
+
     def excluded(self, path: str) -> bool:
         """True for paths not to record (by default the telemetry routes)."""
         return any(p.search(path) for p in self._exclude)
