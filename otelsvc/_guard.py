@@ -76,6 +76,7 @@ class ProviderGuard:
         self.lifecycle = Lifecycle()
         self.bridge = Bridge(max_series=settings.cardinality_limit)
         self.exporters: dict[str, ExporterHealth] = {}
+        self.families: set[str] = set()
         self._metric_proxy: MetricPushProxy | None = None
         self._span_proxy: SpanPushProxy | None = None
         self._prometheus: PrometheusReader | None = None
@@ -286,7 +287,7 @@ class ProviderGuard:
             "sdk_version": sdk_version,
             "exporters": exporters,
             "namespace": self.settings.namespace,
-            "families": sorted({i.name.split(".")[0] for i in self.bridge.instruments()}),
+            "families": sorted(self.families),
         }
 
     def force_flush(self, timeout: float | None = None) -> bool:

@@ -63,9 +63,7 @@ class FamilyInstruments:
                 spec.label_names,
                 spec.bounds,
             )
-        registered: set[str] = getattr(guard, "families", set())
-        registered.add(family.name)
-        guard.families = registered  # type: ignore[attr-defined]
+        guard.families.add(family.name)
 
     def __getitem__(self, name: str) -> BridgedInstrument:
         return self.instruments[name]

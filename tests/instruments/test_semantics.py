@@ -165,3 +165,9 @@ def test_discovery_records_attempts_retries_and_duration(guard: TestingGuard) ->
     assert guard.value("discovery.retries", reason="server_error") == 1
     assert guard.value("discovery.attempts", outcome="retryable_exhausted") == 1
     assert guard.histogram("discovery.duration", outcome="retryable_exhausted").count == 1  # type: ignore[union-attr]
+
+
+def test_metadata_lists_the_families_served(guard: TestingGuard) -> None:
+    ActorMetrics(guard)
+    NetworkMetrics(guard)
+    assert guard.metadata()["families"] == ["actor", "network"]

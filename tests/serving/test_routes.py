@@ -96,6 +96,7 @@ def test_metadata(guard: ProviderGuard) -> None:
     assert meta["sdk_version"].startswith("1.45")
     assert meta["exporters"]["metrics"]["endpoint"] == "http://127.0.0.1:9"
     assert TOKEN not in body.decode()
+    assert meta["families"] == []
 
 
 def test_openmetrics_when_asked(guard: ProviderGuard) -> None:
