@@ -194,10 +194,10 @@ class MetricPushProxy(MetricExporter):
             preferred_aggregation=self._inner._preferred_aggregation,
         )
         self._outcomes = _Outcomes(component, health)
-        self._closed = False
+        self._aborted = False
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        if self._closed and self._aborted:
+        if self._aborted:
             return MetricExportResult.FAILURE
         try:
             result = self._inner.export(metrics_data, timeout_millis=timeout_millis)
@@ -210,13 +210,10 @@ class MetricPushProxy(MetricExporter):
             self._outcomes.failed("export failed (collector unreachable or refused the data)")
         return result
 
-    _aborted = False
-
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._closed = True
         self.abort()
 
     def abort(self) -> None:
@@ -231,7 +228,6 @@ class MetricPushProxy(MetricExporter):
         """A new exporter (a new channel) for a forked child, built at its first export."""
         self._inner = _Lazy(self._factory)  # type: ignore[assignment]
         self._aborted = False
-        self._closed = False
 
 
 class SpanPushProxy(SpanExporter):

@@ -29,7 +29,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
 
-__all__ = ["family_names", "floatToGoString", "prometheus_name", "render_text"]
+__all__ = ["floatToGoString", "prometheus_name", "render_text"]
 
 _INF = float("inf")
 
@@ -118,17 +118,6 @@ def prometheus_name(name: str, unit: str, kind: str) -> str:
     """The Prometheus name a scrape shows for an OTel metric (kind: counter, updowncounter, gauge, histogram)."""
     prom_kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[kind]
     return _family(sanitize_full_name(name), map_unit(unit), prom_kind)[1]
-
-
-def family_names(metric: Metric | BridgedInstrument) -> tuple[str, str]:
-    """The Prometheus (family, type) for an OTel metric or a bridged instrument."""
-    if isinstance(metric, BridgedInstrument):
-        kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[
-            metric.kind
-        ]
-        return _family(sanitize_full_name(metric.name), map_unit(metric.unit), kind)[1], kind
-    sdk_kind = _kind(metric) or ""
-    return _family(sanitize_full_name(metric.name), map_unit(metric.unit or ""), sdk_kind or "gauge")[1], sdk_kind
 
 
 def _kind(metric: Metric) -> str | None:

@@ -57,14 +57,27 @@ class Handle:
         self._start = start
 
 
-class CounterHandle(Handle):
-    """A monotonic counter series; ``add`` drops negative amounts as the SDK does."""
+class _SumHandle(Handle):
+    """The running sum shared by counters and up-down counters."""
 
     __slots__ = ("_value",)
 
     def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
         super().__init__(owner, values, lock)
         self._value: float = 0
+
+    def snapshot(self) -> float:
+        return self._value
+
+    def _reset(self, lock: threading.Lock, start: int) -> None:
+        super()._reset(lock, start)
+        self._value = 0
+
+
+class CounterHandle(_SumHandle):
+    """A monotonic counter series; ``add`` drops negative amounts as the SDK does."""
+
+    __slots__ = ()
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
@@ -75,35 +88,17 @@ class CounterHandle(Handle):
             self._value += n
             self._seen = True
 
-    def snapshot(self) -> float:
-        return self._value
 
-    def _reset(self, lock: threading.Lock, start: int) -> None:
-        super()._reset(lock, start)
-        self._value = 0
-
-
-class UpDownCounterHandle(Handle):
+class UpDownCounterHandle(_SumHandle):
     """An up-down counter series (a count of things currently alive)."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
-        super().__init__(owner, values, lock)
-        self._value: float = 0
+    __slots__ = ()
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (may be negative) to the series."""
         with self._lock:
             self._value += n
             self._seen = True
-
-    def snapshot(self) -> float:
-        return self._value
-
-    def _reset(self, lock: threading.Lock, start: int) -> None:
-        super()._reset(lock, start)
-        self._value = 0
 
 
 class GaugeHandle(Handle):
