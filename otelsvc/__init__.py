@@ -4,6 +4,7 @@
 side by side, and a teardown at exit that is bounded in time and logs every failure.
 """
 
+from otelsvc._bridge import HandleInstrument
 from otelsvc._errors import ConfigError
 from otelsvc._guard import ProviderGuard, start
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, Timer, UpDownCounterHandle
@@ -13,6 +14,7 @@ __all__ = [
     "ConfigError",
     "CounterHandle",
     "GaugeHandle",
+    "HandleInstrument",
     "HistogramHandle",
     "ProviderGuard",
     "Timer",

@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 # A reader's temporality table is keyed by the SDK's implementation classes (_Counter, ...).
 from opentelemetry.sdk.metrics._internal.instrument import _Counter as SdkCounter
@@ -45,7 +45,7 @@ from otelsvc._handles import (
 )
 from otelsvc._version import __version__
 
-__all__ = ["KINDS", "Bridge", "BridgedInstrument"]
+__all__ = ["KINDS", "Bridge", "BridgedInstrument", "HandleInstrument"]
 
 _log = logging.getLogger("otelsvc")
 
@@ -265,6 +265,20 @@ class BridgedInstrument:
             max=high,
             exemplars=[],
         )
+
+
+H = TypeVar("H", bound=Handle, covariant=True)
+
+
+class HandleInstrument(Protocol[H]):
+    """The public face of a handle-recorded instrument: ``bind`` label values once, record on the handle."""
+
+    name: str
+    label_keys: tuple[str, ...]
+
+    def bind(self, *values: str) -> H: ...
+
+    def remove(self, *values: str) -> bool: ...
 
 
 def merge_scope(existing: Sequence[ScopeMetrics], scope: ScopeMetrics) -> list[ScopeMetrics]:

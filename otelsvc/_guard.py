@@ -14,9 +14,10 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 
 from otelsvc import _process_hooks
-from otelsvc._bridge import Bridge
+from otelsvc._bridge import Bridge, HandleInstrument
 from otelsvc._config import Settings, load_settings
 from otelsvc._errors import ConfigError, SettingProblem
+from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._health import ExporterHealth, Lifecycle
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
 from otelsvc._resource import build_resource, child_instance_id
@@ -220,6 +221,26 @@ class ProviderGuard:
             trace_api.set_tracer_provider(self.tracer_provider)
 
     # -- public surface -------------------------------------------------------------------------
+
+    def counter(self, name: str, *, unit: str = "", description: str = "",
+                labels: Sequence[str] = ()) -> HandleInstrument[CounterHandle]:
+        """A handle-recorded counter; ``.bind(*label_values)`` gives a pre-bound ``CounterHandle``."""
+        return self.bridge.instrument(name, "counter", unit, description, labels)
+
+    def up_down_counter(self, name: str, *, unit: str = "", description: str = "",
+                        labels: Sequence[str] = ()) -> HandleInstrument[UpDownCounterHandle]:
+        """A handle-recorded up-down counter (``.bind(...)`` gives an ``UpDownCounterHandle``)."""
+        return self.bridge.instrument(name, "updowncounter", unit, description, labels)
+
+    def gauge(self, name: str, *, unit: str = "", description: str = "",
+              labels: Sequence[str] = ()) -> HandleInstrument[GaugeHandle]:
+        """A handle-recorded gauge (``.bind(...)`` gives a ``GaugeHandle``)."""
+        return self.bridge.instrument(name, "gauge", unit, description, labels)
+
+    def histogram(self, name: str, *, buckets: Sequence[float], unit: str = "", description: str = "",
+                  labels: Sequence[str] = ()) -> HandleInstrument[HistogramHandle]:
+        """A handle-recorded histogram with explicit ``buckets`` (``.bind(...)`` gives a ``HistogramHandle``)."""
+        return self.bridge.instrument(name, "histogram", unit, description, labels, buckets)
 
     def meter(self, name: str, version: str | None = None) -> Meter:
         """A meter from this guard's MeterProvider."""

@@ -79,7 +79,10 @@ class TestingGuard(ProviderGuard):
                 return value
         return None
 
-    def histogram(self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any) -> HistogramValue | None:
+    def histogram_value(
+        self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any
+    ) -> HistogramValue | None:
+        """The histogram series of ``name`` with exactly ``labels``, or None."""
         value = self.value(name, labels, **kw)
         assert value is None or isinstance(value, HistogramValue), f"{name} is not a histogram"
         return value

@@ -162,7 +162,27 @@ def test_testing_guard_reads_values_back() -> None:
         hist.record(0.2, {"queue": "a"})
         assert guard.value("jobs.done", {"queue": "a"}) == 2
         assert guard.value("jobs.done", {"queue": "b"}) is None
-        h = guard.histogram("jobs.duration", queue="a")
+        h = guard.histogram_value("jobs.duration", queue="a")
         assert h is not None and h.count == 1 and h.sum == pytest.approx(0.2)
+    finally:
+        guard.shutdown()
+
+
+def test_public_handle_instruments_reach_both_readers() -> None:
+    from otelsvc.testing import start_testing
+
+    guard = start_testing(prometheus="127.0.0.1:0", builtin_server=False)
+    try:
+        orders = guard.counter("orders.placed", unit="{order}", description="Orders", labels=("region",))
+        orders.bind("eu").add(2)
+        assert orders.bind("eu") is orders.bind("eu")
+        guard.histogram("checkout.duration", unit="s", buckets=(0.1, 1.0), labels=("region",)).bind("eu").record(0.5)
+        guard.gauge("queue.depth").bind().set(3)
+        guard.up_down_counter("sessions").bind().add(-1)
+        assert guard.value("orders.placed", region="eu") == 2
+        assert guard.histogram_value("checkout.duration", region="eu").bucket_counts == (0, 1, 0)  # type: ignore[union-attr]
+        assert guard.value("queue.depth") == 3 and guard.value("sessions") == -1
+        text = guard.render_metrics().decode()
+        assert "orders_placed_total{" in text and "checkout_duration_seconds_bucket{" in text
     finally:
         guard.shutdown()

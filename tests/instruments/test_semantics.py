@@ -35,7 +35,7 @@ def test_deployment_unknown_until_pinned_and_active_balanced(guard: TestingGuard
     labels = {"partition_id": "7", "service_name": "greeter", "deployment_id": "dp_1"}
     assert guard.value("invoker.invocations.active", labels) == 1
     inv.task_duration(0.5)
-    assert guard.histogram("invoker.task.duration", labels) is not None
+    assert guard.histogram_value("invoker.task.duration", labels) is not None
     inv.end()
     inv.end()
     assert guard.value("invoker.invocations.active", labels) == 0
@@ -84,7 +84,7 @@ def test_pool_gauge_not_double_counted_on_drain_then_drop(guard: TestingGuard) -
     assert guard.value("network.connection.closed", labels) == 1
     assert guard.value("network.connection_created", labels) == 1
     assert guard.value("network.connection_dropped", labels) == 1
-    assert guard.histogram("network.connection.duration", labels).count == 1  # type: ignore[union-attr]
+    assert guard.histogram_value("network.connection.duration", labels).count == 1  # type: ignore[union-attr]
 
 
 def test_legacy_names_can_be_switched_off(guard: TestingGuard) -> None:
@@ -99,7 +99,7 @@ def test_legacy_names_can_be_switched_off(guard: TestingGuard) -> None:
 def test_configurable_swimlanes(guard: TestingGuard) -> None:
     net = NetworkMetrics(guard, swimlanes=("fast", "slow"))
     net.swimlane("fast").rpc("success").record(0.001)
-    assert guard.histogram("network.rpc.duration", swimlane="fast", result="success") is not None
+    assert guard.histogram_value("network.rpc.duration", swimlane="fast", result="success") is not None
     with pytest.raises(ValueError, match="general"):
         net.swimlane("general")
 
@@ -164,7 +164,7 @@ def test_discovery_records_attempts_retries_and_duration(guard: TestingGuard) ->
         result["outcome"] = "retryable_exhausted"
     assert guard.value("discovery.retries", reason="server_error") == 1
     assert guard.value("discovery.attempts", outcome="retryable_exhausted") == 1
-    assert guard.histogram("discovery.duration", outcome="retryable_exhausted").count == 1  # type: ignore[union-attr]
+    assert guard.histogram_value("discovery.duration", outcome="retryable_exhausted").count == 1  # type: ignore[union-attr]
 
 
 def test_metadata_lists_the_families_served(guard: TestingGuard) -> None:

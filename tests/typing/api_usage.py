@@ -33,7 +33,7 @@ def teardown(guard: otelsvc.ProviderGuard) -> bool:
 def in_tests() -> float | None:
     guard: TestingGuard = start_testing()
     value = guard.value("orders", {"region": "eu"})
-    hist: HistogramValue | None = guard.histogram("latency")
+    hist: HistogramValue | None = guard.histogram_value("latency")
     del hist
     return value if isinstance(value, float) else None
 
@@ -75,3 +75,15 @@ def families(guard: otelsvc.ProviderGuard) -> None:
     del middleware
     wsgi = make_wsgi_app(guard)
     del wsgi
+
+
+def own_handles(guard: otelsvc.ProviderGuard) -> None:
+    orders: otelsvc.HandleInstrument[otelsvc.CounterHandle] = guard.counter(
+        "orders.placed", unit="{order}", labels=("region",))
+    eu: otelsvc.CounterHandle = orders.bind("eu")
+    eu.add()
+    latency = guard.histogram("checkout.duration", unit="s", buckets=(0.01, 0.1, 1.0), labels=("region",))
+    with latency.bind("eu").time():
+        pass
+    guard.gauge("queue.depth").bind().set(3)
+    guard.up_down_counter("sessions").bind().add(-1)
