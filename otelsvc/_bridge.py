@@ -241,7 +241,7 @@ class BridgedInstrument:
         delta: bool,
         state: dict[Handle, Any],
     ) -> HistogramDataPoint | None:
-        counts, total, low, high = handle.snapshot()
+        counts, total, low, high = handle.harvest() if delta else handle.snapshot()
         start = handle._start
         if delta:
             previous = state.get(handle)

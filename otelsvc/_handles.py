@@ -126,9 +126,15 @@ class GaugeHandle(Handle):
 
 
 class HistogramHandle(Handle):
-    """A histogram series with the instrument's explicit buckets, sum, count, min and max."""
+    """A histogram series with the instrument's explicit buckets, sum, count, min and max.
 
-    __slots__ = ("_bounds", "_counts", "_max", "_min", "_sum")
+    ``_min``/``_max`` hold the extremes since the last delta collection and ``_cmin``/``_cmax``
+    those before it, so a delta reader gets per-interval extremes and a cumulative reader the
+    extremes since start, with nothing extra on the recording path. (One delta reader per guard:
+    the OTLP push is the only one otelsvc makes.)
+    """
+
+    __slots__ = ("_bounds", "_cmax", "_cmin", "_counts", "_max", "_min", "_sum")
 
     def __init__(
         self,
@@ -143,6 +149,8 @@ class HistogramHandle(Handle):
         self._sum: float = 0
         self._min = math.inf
         self._max = -math.inf
+        self._cmin = math.inf
+        self._cmax = -math.inf
 
     def record(self, v: float) -> None:
         """Record one observation ``v`` (>= 0; negative values are dropped as the SDK does)."""
@@ -164,15 +172,24 @@ class HistogramHandle(Handle):
         return Timer(self)
 
     def snapshot(self) -> tuple[list[int], float, float, float]:
+        """Cumulative (bucket counts, sum, min, max) since the series started."""
         with self._lock:
-            return list(self._counts), self._sum, self._min, self._max
+            return list(self._counts), self._sum, min(self._cmin, self._min), max(self._cmax, self._max)
+
+    def harvest(self) -> tuple[list[int], float, float, float]:
+        """Cumulative counts and sum, with min and max of the interval since the last harvest."""
+        with self._lock:
+            low, high = self._min, self._max
+            self._cmin, self._cmax = min(self._cmin, low), max(self._cmax, high)
+            self._min, self._max = math.inf, -math.inf
+            return list(self._counts), self._sum, low, high
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0
-        self._min = math.inf
-        self._max = -math.inf
+        self._min = self._cmin = math.inf
+        self._max = self._cmax = -math.inf
 
 
 class Timer:
