@@ -26,6 +26,7 @@ from otelsvc._sdk_internals import (
     global_tracer_provider_is_set,
     reset_meter_provider_after_fork,
     set_meter_provider_resource,
+    set_tracer_provider_resource,
 )
 from otelsvc._teardown import Step, run_steps
 from otelsvc._version import __version__
@@ -407,8 +408,7 @@ class ProviderGuard:
         self.resource = build_resource(self.settings, child_instance_id(self.settings))
         set_meter_provider_resource(provider, provider._sdk_config.resource.merge(self.resource))
         self.bridge.resource = provider._sdk_config.resource
-        tracer_provider: Any = self.tracer_provider
-        tracer_provider._resource = self.resource
+        set_tracer_provider_resource(self.tracer_provider, self.resource)
         for name, health in list(self.exporters.items()):
             self.exporters[name] = ExporterHealth(name, health.endpoint)
         if self._metric_proxy is not None:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 
 __all__ = ["global_meter_provider_is_set", "global_tracer_provider_is_set", "reset_meter_provider_after_fork",
-           "set_meter_provider_resource"]
+           "set_meter_provider_resource", "set_tracer_provider_resource"]
 
 
 def reset_meter_provider_after_fork(provider: MeterProvider) -> None:
@@ -33,6 +33,11 @@ def reset_meter_provider_after_fork(provider: MeterProvider) -> None:
 def set_meter_provider_resource(provider: MeterProvider, resource: Resource) -> None:
     """Point a MeterProvider's collections at another Resource (a forked child's instance id)."""
     provider._sdk_config.resource = resource
+
+
+def set_tracer_provider_resource(provider: Any, resource: Resource) -> None:
+    """Give a TracerProvider and every Tracer it already made a new Resource (a forked child's id)."""
+    provider._update_resource(resource)
 
 
 def global_meter_provider_is_set() -> bool:

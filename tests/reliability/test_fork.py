@@ -32,6 +32,7 @@ def test_parent_five_child_one_never_six(rotel: Rotel) -> None:
     handle = guard.bridge.instrument("fork.handle", "counter", "", "", ("k",)).bind("v")
     counter.add(5)
     handle.add(5)
+    tracer = guard.tracer("app")
     parent_id = guard.resource.attributes["service.instance.id"]
     pid = os.fork()
     if pid == 0:
@@ -39,6 +40,8 @@ def test_parent_five_child_one_never_six(rotel: Rotel) -> None:
         try:
             counter.add(1)
             handle.add(1)
+            with tracer.start_as_current_span("in-child"):
+                pass
             code = 0 if guard.shutdown(timeout=10) else 2
         finally:
             os._exit(code)
@@ -50,6 +53,9 @@ def test_parent_five_child_one_never_six(rotel: Rotel) -> None:
                 for p in m.points}
         child_ids = {i for i, _ in seen if i != parent_id}
         assert seen == {(parent_id, 5.0), (next(iter(child_ids)), 1.0)}, seen
+    # a tracer made before the fork stamps the child's spans with the child's instance id
+    child_spans = [s for s in rotel.spans() if s.get("name") == "in-child"]
+    assert child_spans and child_spans[0]["resource"]["service.instance.id"] not in (parent_id, None)
 
 
 def test_fork_while_threads_record_does_not_deadlock(rotel: Rotel) -> None:
