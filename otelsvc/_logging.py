@@ -9,6 +9,7 @@ count of what it held back) and re-emits it on ``otelsvc.sdk``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -19,25 +20,29 @@ _sdk_logger = logging.getLogger("otelsvc.sdk")
 
 
 class SdkLogRouter(logging.Handler):
-    """Re-emits SDK records on ``otelsvc.sdk``, each distinct message at most once per interval."""
+    """Re-emits SDK records on ``otelsvc.sdk``, each distinct message at most once per interval.
+
+    ``logging.Handler.handle`` calls ``emit`` with the handler's own lock held, and the logging
+    module re-creates that lock in a forked child; the bookkeeping here relies on it rather than
+    on a lock of its own, which a fork during an SDK log line (exporter threads log from the
+    background) would leave held in the child, silencing or hanging its next SDK log line.
+    """
 
     def __init__(self, interval: float = 60.0) -> None:
         super().__init__(logging.DEBUG)
         self.interval = interval
         self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-        self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         key = (record.name, str(record.msg))
         now = time.monotonic()
-        with self._guard:
-            last, held = self._seen.get(key, (-1e18, 0))
-            if now - last < self.interval:
-                self._seen[key] = (last, held + 1)
-                return
-            self._seen[key] = (now, 0)
-            if len(self._seen) > 1000:
-                self._seen.clear()
+        last, held = self._seen.get(key, (-1e18, 0))
+        if now - last < self.interval:
+            self._seen[key] = (last, held + 1)
+            return
+        self._seen[key] = (now, 0)
+        if len(self._seen) > 1000:
+            self._seen.clear()
         try:
             message = record.getMessage()
         except Exception:
@@ -50,6 +55,16 @@ class SdkLogRouter(logging.Handler):
 
 
 _lock = threading.Lock()
+
+
+def _renew_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_lock_in_child)
+
 _router: SdkLogRouter | None = None
 _users = 0
 _saved_propagate = True

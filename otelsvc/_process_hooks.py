@@ -1,7 +1,17 @@
 """Process-wide hooks shared by all live guards: exit, SIGTERM and fork.
 
-Each hook is installed once and dispatches to the guards alive at that moment, so two guards in one
-process never fight over a handler. A program's own SIGTERM handler is never replaced.
+The exit and SIGTERM hooks are installed once and dispatch to the guards alive at that moment, so
+two guards in one process never fight over a handler. A program's own SIGTERM handler is never
+replaced.
+
+The fork hook is registered per guard, when the guard is registered (after its providers exist).
+``os.register_at_fork`` runs child hooks in registration order, and the SDK's MeterProvider and
+TracerProvider register their own at construction: one of them merges a fresh random
+``service.instance.id`` into the provider's Resource. A single process-wide hook registered by the
+first guard would run *before* the SDK hooks of any later guard (a second guard, or a new start()
+after shutdown), and the SDK would then overwrite the child's instance id derived by otelsvc, with
+handles and SDK instruments exporting under different ids. A hook per guard always runs after that
+guard's SDK hooks.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import os
 import signal
 import threading
 import weakref
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +57,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _after_fork_in_child() -> None:
+def _reset_lock_in_child() -> None:
     global _lock
     _lock = threading.Lock()
-    for guard in _live():
+
+
+def _fork_hook(ref: weakref.ref[ProviderGuard]) -> Callable[[], None]:
+    """The after-fork-in-child hook of one guard (a weak reference: a dropped guard costs nothing)."""
+
+    def after_fork_in_child() -> None:
+        guard = ref()
+        if guard is None or guard.is_shut_down:
+            return
         try:
             guard._after_fork_in_child()
         except Exception as exc:
             logger.warning("otelsvc: resetting telemetry after fork failed: %s: %s", type(exc).__name__, exc)
+
+    return after_fork_in_child
 
 
 def _install_sigterm() -> None:
@@ -87,7 +108,10 @@ def register(guard: ProviderGuard) -> None:
         if not _installed:
             _installed = True
             atexit.register(_at_exit)
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_reset_lock_in_child)
+        if guard not in _guards and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_fork_hook(weakref.ref(guard)))
         _guards.add(guard)
         _install_sigterm()
 
