@@ -14,6 +14,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 
 from otelsvc._logging import logger
@@ -164,15 +165,24 @@ class TelemetryServer:
             self._slots.release()
 
     def _read_head(self, conn: socket.socket, buffer: bytes) -> tuple[bytes | None, bytes]:
+        # read_timeout bounds the whole head, not each recv: a client trickling a byte at a time
+        # (slowloris) would otherwise hold a connection slot for as long as it likes.
+        deadline = time.monotonic() + self._read_timeout
         while b"\r\n\r\n" not in buffer:
             if len(buffer) > self._max_header_bytes:
                 raise _Reject(431, "request header fields too large")
+            remaining = deadline - time.monotonic()
             try:
+                if remaining <= 0:
+                    raise TimeoutError
+                conn.settimeout(remaining)
                 chunk = conn.recv(4096)
             except TimeoutError:
                 if buffer:
                     raise _Reject(408, "request timeout") from None
                 return None, b""
+            finally:
+                conn.settimeout(self._read_timeout)
             if not chunk:
                 return None, b""
             buffer += chunk

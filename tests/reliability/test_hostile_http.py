@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -103,3 +104,80 @@ def test_slow_clients_and_floods_do_not_stop_scrapes(guard: ProviderGuard) -> No
     statuses.clear()
     scrape()
     assert statuses == [200]
+
+
+def _scrape(guard: ProviderGuard, timeout: float = 10) -> int:
+    req = urllib.request.Request(guard.prometheus_url, headers={"Authorization": f"Bearer {TOKEN}"})  # type: ignore[arg-type]
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            r.read()
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_trickling_client_is_cut_off_by_read_timeout(guard: ProviderGuard) -> None:
+    """Slowloris: one byte every 0.3 s, each well inside read_timeout (1 s). read_timeout bounds
+    the whole request head, so the server answers 408 and closes instead of holding the slot for
+    as long as the client keeps trickling (16 KB of head at this pace would be over an hour)."""
+    port = guard.prometheus_address[1]  # type: ignore[index]
+    request = b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 100
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.settimeout(0.3)
+        reply = b""
+        for byte in request:  # 30 s of trickle at most; the server must cut it off long before
+            try:
+                s.sendall(bytes([byte]))
+                reply = s.recv(200)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            break
+    assert reply.startswith(b"HTTP/1.1 408"), reply
+
+
+def test_raw_connection_flood_keeps_threads_bounded_and_scrapes_served(guard: ProviderGuard) -> None:
+    """300 connections opened at once (no client thread each): the server holds at most
+    max_connections (8) of them, answers the rest 503 (or closes them when even the refusal queue
+    is full) from one refusal thread, keeps its own thread count bounded, and serves the next scrape."""
+    port = guard.prometheus_address[1]  # type: ignore[index]
+    before = threading.active_count()
+    peak = before
+    socks = []
+    for _ in range(300):
+        socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        peak = max(peak, threading.active_count())
+    answers: dict[str, int] = {}
+    for s in socks:  # read each answer, then close at once (the refuser lingers until the client closes)
+        try:
+            data = s.recv(100)
+        except TimeoutError:
+            data = b"<nothing>"
+        except OSError:
+            data = b"<reset>"
+        finally:
+            s.close()
+        kind = data[:12].decode("latin-1") if data else "<closed>"
+        answers[kind] = answers.get(kind, 0) + 1
+        peak = max(peak, threading.active_count())
+    print(f"300 connections at max_connections=8: {answers}; threads {before} -> peak {peak}")
+    assert "<nothing>" not in answers, answers
+    assert answers.get("HTTP/1.1 503", 0) >= 1 and sum(answers.values()) == 300
+    assert peak <= before + 8 + 1, (before, peak)
+    assert _scrape(guard) == 200
+
+
+def test_scrapes_served_while_slow_clients_hold_some_slots(guard: ProviderGuard) -> None:
+    """Half the slots held by clients that never finish their head: every scrape in the meantime
+    is answered (200), none waits for the slow ones."""
+    port = guard.prometheus_address[1]  # type: ignore[index]
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+    try:
+        for s in slow:
+            s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        statuses = [_scrape(guard) for _ in range(20)]
+        assert statuses == [200] * 20
+    finally:
+        for s in slow:
+            s.close()
