@@ -406,12 +406,16 @@ def _prometheus(load: _Loader) -> tuple[str, int] | None:
 def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting from keywords and the environment, or raise ConfigError listing all problems."""
     known = set(Settings.__dataclass_fields__) | {"otlp_endpoint", "otlp_protocol", "otlp_headers"}
-    known -= {"otlp_metrics", "otlp_traces", "sdk_disabled"}
+    # Settings read from the environment only: as keywords they would be accepted and ignored.
+    known -= {"otlp_metrics", "otlp_traces", "sdk_disabled", "export_timeout", "temporality", "sampler",
+              "sampler_arg", "propagators", "bsp_schedule_delay", "bsp_export_timeout", "bsp_max_queue_size",
+              "bsp_max_export_batch_size"}
     unknown = sorted(set(kwargs) - known)
     env = os.environ if env is None else env
     load = _Loader(kwargs, env)
     for name in unknown:
-        load.bad(name, kwargs[name], "is not an otelsvc setting")
+        # redacted: a misspelt secret keyword (metrics_tokn=...) must not print the secret
+        load.bad(name, kwargs[name], "is not an otelsvc setting", secret=True)
 
     sdk_disabled = load.get(None, ("OTEL_SDK_DISABLED",), False, _parse_bool)
     service_name = load.get(
