@@ -82,3 +82,36 @@ def test_users_own_instrument_is_capped_by_cardinality_limit(caplog: pytest.LogC
         assert any(a.get("otel.metric.overflow") is True and v == 20_000 - 100 for a, v in rows)
     finally:
         guard.shutdown()
+
+
+def test_users_sdk_instrument_flood_on_a_real_guard_stays_bounded() -> None:
+    """A user's own SDK counter on a real guard (Prometheus reader and OTLP-style reader alike):
+    200,000 distinct attribute values at cardinality_limit=100 make at most 101 scraped series (the
+    SDK folds the rest into ``otel_metric_overflow="true"``) and the second half adds no memory."""
+    import otelsvc
+
+    guard = otelsvc.start(prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False, cardinality_limit=100)
+    try:
+        counter = guard.meter("app").create_counter("user.flood")
+        for i in range(100_000):
+            counter.add(1, {"user": f"u{i}"})
+        guard.render_metrics()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100_000, 200_000):
+            counter.add(1, {"user": f"u{i}"})
+        text = guard.render_metrics().decode()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        series = [x for x in text.splitlines() if x.startswith("user_flood_total{")]
+        overflow = [x for x in series if 'otel_metric_overflow="true"' in x]
+        assert len(series) <= 101 and len(overflow) == 1, len(series)
+        total = sum(float(x.rsplit(" ", 1)[1]) for x in series)
+        assert total == 200_000
+        print(f"SDK counter, 200k distinct values at limit 100: {len(series)} series, "
+              f"second 100k grew traced memory by {grown} bytes")
+        assert grown < 200_000, grown
+    finally:
+        guard.shutdown()
