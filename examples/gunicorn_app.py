@@ -21,7 +21,8 @@ requests = guard.meter("gunicorn-example").create_counter("example.requests", un
 def _app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     requests.add(1)
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return [f"served by {os.getpid()}\n".encode()]
+    instance = str(guard.resource.attributes["service.instance.id"])
+    return [f"served by {os.getpid()} as {instance}\n".encode()]
 
 
 app = HttpMetricsMiddleware(_app, guard=guard)

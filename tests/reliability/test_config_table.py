@@ -133,26 +133,26 @@ class _RecordingEnv(Mapping[str, str]):
     """An environment that remembers every variable looked up in it."""
 
     def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
+        self._values = values
         self.read: set[str] = set()
 
     def __getitem__(self, key: str) -> str:
         self.read.add(key)
-        return self.values[key]
+        return self._values[key]
 
     def __contains__(self, key: object) -> bool:
         self.read.add(str(key))
-        return key in self.values
+        return key in self._values
 
     def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
         self.read.add(key)
-        return self.values.get(key, default)
+        return self._values.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self._values)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._values)
 
 
 def test_table_covers_every_variable_read() -> None:

@@ -151,7 +151,7 @@ def test_fork_during_an_export_in_flight(rotel: Rotel, monkeypatch: pytest.Monke
         handle = guard.counter("inflight.handle").bind()
         counter.add(5)
         handle.add(5)
-        parent_id = guard.resource.attributes["service.instance.id"]
+        parent_id = str(guard.resource.attributes["service.instance.id"])
         rotel.wait_metric("inflight.sdk", lambda m: m.resource.get("service.instance.id") == parent_id)
         proxy.stall()
         wait_until(lambda: proxy.held > 0, timeout=10)  # the next push is stuck in flight

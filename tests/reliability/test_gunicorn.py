@@ -24,28 +24,38 @@ def test_gunicorn_workers_report_their_own_counts(rotel: Rotel) -> None:
     proc = subprocess.Popen([gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES),
                              "gunicorn_app:app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def up() -> bool:
+        def get() -> str | None:
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
             except httpx.HTTPError:
-                return False
+                return None
+            return r.text.split()[-1] if r.status_code == 200 else None
 
-        wait_until(up, timeout=30)
-        pids = set()
+        served: dict[str, int] = {}  # instance id -> requests that worker answered
         total = 60
-        for _ in range(total - 1):
-            pids.add(httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text.split()[-1])
+        for i in range(total):
+            instance = wait_until(get, timeout=30) if i == 0 else get()
+            assert instance is not None
+            served[instance] = served.get(instance, 0) + 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
 
-    def per_instance() -> dict[str, float]:
+    def per_instance(name: str) -> dict[str, float]:
         latest: dict[str, float] = {}
         for metric in rotel.metrics():
-            if metric.name == "example.requests":
-                latest[metric.resource["service.instance.id"]] = sum(p.value or 0 for p in metric.points)
+            if metric.name == name:
+                latest[metric.resource["service.instance.id"]] = sum(
+                    (p.value if p.count is None else p.count) or 0 for p in metric.points)
         return latest
 
-    counts = wait_until(lambda: (c := per_instance()) and sum(c.values()) == total and c, timeout=30)
-    assert len(counts) == len(pids) >= 1, (counts, pids, out[-2000:])
-    assert all(v > 0 for v in counts.values())
+    # an SDK counter made from the guard's meter provider in the master, before the fork
+    counts = wait_until(lambda: (c := per_instance("example.requests")) and sum(c.values()) == total and c,
+                        timeout=30)
+    # the http family, recorded through pre-bound handles by the middleware
+    durations = wait_until(lambda: (c := per_instance("http.server.request.duration")) and sum(c.values()) == total
+                           and c, timeout=30)
+    assert counts == durations, (counts, durations)
+    assert len(counts) >= 1 and all(v > 0 for v in counts.values()), out[-2000:]
+    # each worker pushed exactly what it served, under the id it reported: never a sibling's or the master's
+    assert counts == {k: float(v) for k, v in served.items()}, (counts, served)
