@@ -34,13 +34,14 @@ def free_port() -> int:
 
     Ports come from below the kernel's ephemeral range (so no ``bind(0)`` elsewhere can take them
     in between) and from a block of their own per xdist worker (so two workers never pick the same
-    one); each is checked free and never handed out twice in a process.
+    one); each is checked free and never handed out twice in a process. ``OTELSVC_TEST_PORT_BASE``
+    moves the blocks, so that test runs from several checkouts on one machine do not share ports.
     """
     import random
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
-    low = 20000 + (index % 8) * 1500
+    low = int(os.environ.get("OTELSVC_TEST_PORT_BASE", "20000")) + (index % 8) * 1500
     rng = random.Random()
     for _ in range(200):
         port = rng.randrange(low, low + 1500)
