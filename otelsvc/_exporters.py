@@ -16,29 +16,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.sdk.metrics import (
-    Counter,
-    Histogram,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
-from opentelemetry.sdk.metrics import _Gauge as SyncGauge
+from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExporter,
     MetricExportResult,
     MetricsData,
 )
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otelsvc._config import OtlpSignal
 from otelsvc._health import ExporterHealth
 from otelsvc._logging import logger
+from otelsvc._sdk_internals import instrument_classes
 
-__all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "temporalities"]
+__all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "histogram_aggregation",
+           "temporalities"]
 
 _REMIND_EVERY = 300.0
 _D = AggregationTemporality.DELTA
@@ -47,10 +42,7 @@ _C = AggregationTemporality.CUMULATIVE
 
 def temporalities(preference: str) -> dict[type, AggregationTemporality]:
     """The OTLP temporality preference as the SDK's per-instrument mapping."""
-    table: dict[type, AggregationTemporality] = {
-        cls: _C for cls in (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter,
-                            ObservableUpDownCounter, ObservableGauge)
-    }
+    table: dict[type, AggregationTemporality] = dict.fromkeys(instrument_classes(), _C)
     if preference == "delta":
         table.update({Counter: _D, Histogram: _D, ObservableCounter: _D})
     elif preference == "lowmemory":
@@ -102,7 +94,7 @@ def _http_kwargs(sig: OtlpSignal) -> dict[str, Any]:
     }
 
 
-def _histogram_aggregation(kind: str) -> dict[type, Any]:
+def histogram_aggregation(kind: str) -> dict[type, Any]:
     """The OTLP reader's preferred histogram aggregation (the Prometheus reader keeps explicit buckets)."""
     from opentelemetry.sdk.metrics.view import (
         ExplicitBucketHistogramAggregation,
@@ -120,7 +112,7 @@ def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "ex
     kwargs: dict[str, Any]
     common: dict[str, Any] = {
         "preferred_temporality": temporalities(preference),
-        "preferred_aggregation": _histogram_aggregation(histogram),
+        "preferred_aggregation": histogram_aggregation(histogram),
     }
     if sig.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
@@ -186,13 +178,17 @@ class _Lazy:
 class MetricPushProxy(MetricExporter):
     """The OTLP metric exporter as the periodic reader sees it, with health and bounded shutdown."""
 
-    def __init__(self, factory: Callable[[], MetricExporter], component: str, health: ExporterHealth) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], MetricExporter],
+        component: str,
+        health: ExporterHealth,
+        preferred_temporality: dict[type, AggregationTemporality],
+        preferred_aggregation: dict[type, Any],
+    ) -> None:
         self._factory = factory
         self._inner = factory()
-        super().__init__(
-            preferred_temporality=self._inner._preferred_temporality,
-            preferred_aggregation=self._inner._preferred_aggregation,
-        )
+        super().__init__(preferred_temporality=preferred_temporality, preferred_aggregation=preferred_aggregation)
         self._outcomes = _Outcomes(component, health)
         self._aborted = False
 
@@ -224,8 +220,9 @@ class MetricPushProxy(MetricExporter):
         with contextlib.suppress(Exception):
             self._inner.shutdown(timeout_millis=0)
 
-    def renew(self) -> None:
-        """A new exporter (a new channel) for a forked child, built at its first export."""
+    def renew(self, health: ExporterHealth) -> None:
+        """A new exporter (a new channel) and health for a forked child, the exporter built at its first export."""
+        self._outcomes.health = health
         self._inner = _Lazy(self._factory)  # type: ignore[assignment]
         self._aborted = False
 
@@ -258,6 +255,7 @@ class SpanPushProxy(SpanExporter):
         self._aborted = False
         self._retry_delay = max(0.05, retry_delay)
         self._timer: threading.Timer | None = None
+        self.resource: Resource | None = None  # set in a forked child whose TracerProvider kept the old one
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._export_lock:
@@ -270,7 +268,7 @@ class SpanPushProxy(SpanExporter):
                 self._keep(batch)
                 return SpanExportResult.FAILURE
             try:
-                result = self._inner.export(batch)
+                result = self._inner.export(batch if self.resource is None else _with_resource(batch, self.resource))
             except Exception as exc:
                 result = SpanExportResult.FAILURE
                 self._outcomes.failed(f"{type(exc).__name__}: {exc}")
@@ -332,8 +330,9 @@ class SpanPushProxy(SpanExporter):
         with contextlib.suppress(Exception):
             self._inner.shutdown()
 
-    def renew(self) -> None:
-        """A new exporter for a forked child, built at its first export."""
+    def renew(self, health: ExporterHealth) -> None:
+        """A new exporter and health for a forked child, the exporter built at its first export."""
+        self._outcomes.health = self._health = health
         self._timer = None
         self._lock = threading.Lock()
         self._export_lock = threading.Lock()
@@ -341,3 +340,16 @@ class SpanPushProxy(SpanExporter):
         self._aborted = False
         with self._lock:
             self._buffer.clear()
+
+
+def _with_resource(spans: Sequence[ReadableSpan], resource: Resource) -> list[ReadableSpan]:
+    """Copies of ``spans`` under ``resource`` (the public-API path when the SDK's resource cannot be replaced)."""
+    return [
+        ReadableSpan(
+            name=span.name, context=span.context, parent=span.parent, resource=span.resource.merge(resource),
+            attributes=span.attributes, events=span.events, links=span.links, kind=span.kind,
+            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+        for span in spans
+    ]

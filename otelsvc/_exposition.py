@@ -28,6 +28,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
+from otelsvc._kinds import PROMETHEUS_TYPE
 
 __all__ = ["floatToGoString", "prometheus_name", "render_text"]
 
@@ -58,9 +59,9 @@ def _mapping() -> Any:
     """The OTel Prometheus exporter's naming rules; its package loads prometheus_client, so lazily."""
     global _MAPPING
     if _MAPPING is None:
-        from opentelemetry.exporter.prometheus import _mapping as module
+        from otelsvc._sdk_internals import prometheus_mapping
 
-        _MAPPING = module
+        _MAPPING = prometheus_mapping()
     return _MAPPING
 
 
@@ -116,7 +117,7 @@ def _family(metric_name: str, unit: str, kind: str) -> tuple[str, str]:
 
 def prometheus_name(name: str, unit: str, kind: str) -> str:
     """The Prometheus name a scrape shows for an OTel metric (kind: counter, updowncounter, gauge, histogram)."""
-    prom_kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[kind]
+    prom_kind = PROMETHEUS_TYPE[kind]  # type: ignore[index]
     return _family(sanitize_full_name(name), map_unit(unit), prom_kind)[1]
 
 

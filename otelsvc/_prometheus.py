@@ -6,23 +6,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from opentelemetry.sdk.metrics import (
-    Counter,
-    Histogram,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
-from opentelemetry.sdk.metrics import _Gauge as SyncGauge
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader, MetricsData
 
-from otelsvc._bridge import Bridge, merge_scope
+from otelsvc._bridge import Bridge, merge_metrics_data
 from otelsvc._exposition import render_text
+from otelsvc._sdk_internals import instrument_classes, openmetrics_collector, reader_limits
 
 __all__ = ["PrometheusReader"]
-_CLASSES = (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter, ObservableUpDownCounter,
-            ObservableGauge)
 
 
 class PrometheusReader(MetricReader):
@@ -30,8 +20,8 @@ class PrometheusReader(MetricReader):
 
     def __init__(self, bridge: Bridge, cardinality_limit: int) -> None:
         super().__init__(
-            preferred_temporality={cls: AggregationTemporality.CUMULATIVE for cls in _CLASSES},
-            cardinality_limits={cls: cardinality_limit for cls in _CLASSES},
+            preferred_temporality=dict.fromkeys(instrument_classes(), AggregationTemporality.CUMULATIVE),
+            **reader_limits(cardinality_limit),
         )
         self._bridge = bridge
         bridge.direct_readers.add(self)
@@ -46,30 +36,20 @@ class PrometheusReader(MetricReader):
         with self._render_lock:
             self._data = None
             self.collect()
-            data, self._data = self._data, None
+            data, self._data = self._bridge.sdk_data(self._data), None
             if openmetrics:
                 return self._render_openmetrics(data)
             return render_text(data, self._bridge, self._bridge.resource)
 
     def _render_openmetrics(self, data: MetricsData | None) -> bytes:
-        from opentelemetry.exporter.prometheus import _CustomCollector
         from prometheus_client import CollectorRegistry
         from prometheus_client.openmetrics.exposition import generate_latest
 
-        scope = self._bridge.scope_metrics(self)
-        if scope is not None:
-            from opentelemetry.sdk.metrics.export import ResourceMetrics
-
-            if data is None or not data.resource_metrics:
-                assert self._bridge.resource is not None
-                data = MetricsData([ResourceMetrics(self._bridge.resource, [scope], "")])
-            else:
-                first = data.resource_metrics[0]
-                data = MetricsData(
-                    [ResourceMetrics(first.resource, merge_scope(first.scope_metrics, scope), first.schema_url),
-                     *data.resource_metrics[1:]]
-                )
-        collector = _CustomCollector()
+        collector = openmetrics_collector()
+        if collector is None:  # the exporter's collector failed its check: /metrics serves text 0.0.4
+            return render_text(data, self._bridge, self._bridge.resource)
+        assert self._bridge.resource is not None
+        data = merge_metrics_data(data, self._bridge.scope_metrics(self), self._bridge.resource)
         if data is not None:
             collector.add_metrics_data(data)
         registry = CollectorRegistry(auto_describe=False)

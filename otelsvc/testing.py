@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     HistogramDataPoint,
     InMemoryMetricReader,
     Metric,
@@ -23,8 +24,10 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 
+from otelsvc._bridge import BridgedReader
 from otelsvc._config import load_settings
 from otelsvc._guard import ProviderGuard
+from otelsvc._sdk_internals import instrument_classes, reader_limits
 
 __all__ = ["HistogramValue", "TestingGuard", "start_testing"]
 
@@ -41,6 +44,10 @@ class HistogramValue:
     max: float
 
 
+class _TestingReader(BridgedReader, InMemoryMetricReader):
+    """The SDK's in-memory reader, able to add handle series itself (see ``BridgedReader``)."""
+
+
 class TestingGuard(ProviderGuard):
     """A ProviderGuard with an in-memory reader; every read collects afresh."""
 
@@ -49,6 +56,7 @@ class TestingGuard(ProviderGuard):
     def __init__(self, settings: Any, reader: InMemoryMetricReader) -> None:
         self.reader = reader
         super().__init__(settings, extra_readers=[reader])
+        self.bridge.declare_temporality(reader, {})  # cumulative, as the reader is made below
 
     def collect(self) -> MetricsData:
         """Collect now (what a push would send)."""
@@ -99,10 +107,11 @@ def _value(point: Any) -> Any:
 
 def start_testing(**settings: Any) -> TestingGuard:
     """A TestingGuard; keywords as for ``otelsvc.start`` (environment variables are ignored)."""
-    from otelsvc._prometheus import _CLASSES
-
     defaults: dict[str, Any] = {"prometheus": None, "otlp_endpoint": None, "set_global": False,
                                 "runtime_metrics": False, "service_name": "test"}
     resolved = load_settings({**defaults, **settings}, env={})
-    reader = InMemoryMetricReader(cardinality_limits={cls: resolved.cardinality_limit for cls in _CLASSES})
+    reader = _TestingReader(
+        preferred_temporality=dict.fromkeys(instrument_classes(), AggregationTemporality.CUMULATIVE),
+        **reader_limits(resolved.cardinality_limit),
+    )
     return TestingGuard(resolved, reader)
