@@ -484,6 +484,7 @@ def check() -> SdkSupport:
             run()
         except Exception as exc:  # any failure means: do not rely on it
             failed[name] = f"{type(exc).__name__}: {exc}"
-            logger.warning("otelsvc: the installed OpenTelemetry SDK changed %s (%s: %s); using the slower "
-                           "public-API path instead: %s", INTERNALS[name], name, failed[name], FALLBACKS[name])
+            logger.warning("otelsvc: SDK internal %s (%s) is missing or changed in this OpenTelemetry SDK (%s); "
+                           "using the slower public-API path instead: %s", name, INTERNALS[name], failed[name],
+                           FALLBACKS[name])
     return SdkSupport(failed=failed, cardinality_limits=reader_cardinality_limits_supported())
