@@ -41,7 +41,7 @@ def _install(session: nox.Session, sdk: str) -> None:
                                             "opentelemetry-exporter-otlp-proto-grpc",
                                             "opentelemetry-exporter-otlp-proto-http")]
     session.install("-e", ".[test]", *pins)
-    session.run("python", "-c", "import importlib.metadata as m; print('opentelemetry-sdk', m.version('opentelemetry-sdk'))")
+    session.run("python", "-c", "import importlib.metadata as m; print('SDK', m.version('opentelemetry-sdk'))")
 
 
 def _pytest(session: nox.Session, *selection: str) -> None:

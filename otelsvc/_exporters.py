@@ -9,6 +9,7 @@ gRPC channel is not usable.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 import time
 from collections import deque
@@ -50,6 +51,14 @@ def temporalities(preference: str) -> dict[type, AggregationTemporality]:
     return table
 
 
+def _no_self_metrics(exporter_class: Any) -> dict[str, Any]:
+    """Keep the exporter's own metrics off the global MeterProvider (exporters take ``meter_provider``
+    from SDK 1.40 on; 1.39's have no self-metrics)."""
+    if "meter_provider" in inspect.signature(exporter_class.__init__).parameters:
+        return {"meter_provider": NoOpMeterProvider()}
+    return {}
+
+
 def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
     import grpc  # type: ignore[import-untyped]
 
@@ -58,7 +67,6 @@ def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
         "headers": dict(sig.headers),
         "timeout": sig.timeout,
         "compression": grpc.Compression.Gzip if sig.compression == "gzip" else grpc.Compression.NoCompression,
-        "meter_provider": NoOpMeterProvider(),
     }
     if sig.insecure is not None:
         kwargs["insecure"] = sig.insecure
@@ -90,7 +98,6 @@ def _http_kwargs(sig: OtlpSignal) -> dict[str, Any]:
         "certificate_file": sig.certificate,
         "client_key_file": sig.client_key,
         "client_certificate_file": sig.client_certificate,
-        "meter_provider": NoOpMeterProvider(),
     }
 
 
@@ -118,11 +125,11 @@ def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "ex
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
         kwargs = _grpc_kwargs(sig)
-        return Grpc(**common, **kwargs)
+        return Grpc(**common, **kwargs, **_no_self_metrics(Grpc))
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
 
     kwargs = _http_kwargs(sig)
-    exporter: MetricExporter = Http(**common, **kwargs)
+    exporter: MetricExporter = Http(**common, **kwargs, **_no_self_metrics(Http))
     return exporter
 
 
@@ -131,10 +138,10 @@ def build_span_exporter(sig: OtlpSignal) -> SpanExporter:
     if sig.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
-        return Grpc(**_grpc_kwargs(sig))
+        return Grpc(**_grpc_kwargs(sig), **_no_self_metrics(Grpc))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
-    return Http(**_http_kwargs(sig))
+    return Http(**_http_kwargs(sig), **_no_self_metrics(Http))
 
 
 class _Outcomes:

@@ -49,6 +49,7 @@ __all__ = [
     "INTERNALS",
     "SYNC_GAUGE",
     "SdkInternalChanged",
+    "SdkReleaseLacks",
     "SdkSupport",
     "check",
     "global_meter_provider_is_set",
@@ -109,6 +110,10 @@ FALLBACKS: dict[Internal, str] = {
 
 class SdkInternalChanged(RuntimeError):
     """An SDK internal is missing or no longer does what otelsvc relies on."""
+
+
+class SdkReleaseLacks(SdkInternalChanged):
+    """A supported older SDK release predates what otelsvc uses: the fallback is its normal path."""
 
 
 # -- instrument classes -------------------------------------------------------------------------
@@ -266,6 +271,8 @@ def set_tracer_provider_resource(provider: Any, resource: Resource) -> None:
         update(resource)
         return
     # Before 1.45 there is no _update_resource; 1.40-1.44 keep the tracers they made in _tracers.
+    if not hasattr(provider, "_tracers") and hasattr(provider, "_resource"):
+        raise SdkReleaseLacks("this SDK release (1.39) does not keep the tracers it made")
     if not isinstance(provider._resource, Resource):
         raise SdkInternalChanged("TracerProvider._resource is not a Resource")
     provider._resource = provider._resource.merge(resource)
@@ -469,22 +476,29 @@ class SdkSupport:
     """What the installed SDK offers otelsvc: which internals passed their check, and why others failed."""
 
     failed: dict[Internal, str] = field(default_factory=dict)
+    """Internals missing or changed: each was logged as a warning."""
+    absent: dict[Internal, str] = field(default_factory=dict)
+    """Internals a supported older SDK release does not have yet (logged at info level)."""
     cardinality_limits: bool = True
 
     def has(self, internal: Internal) -> bool:
-        return internal not in self.failed
+        return internal not in self.failed and internal not in self.absent
 
 
 @functools.lru_cache(maxsize=1)
 def check() -> SdkSupport:
     """Check every internal once per process; log one warning per internal that failed, naming it."""
     failed: dict[Internal, str] = {}
+    absent: dict[Internal, str] = {}
     for name, run in _CHECKS.items():
         try:
             run()
+        except SdkReleaseLacks as exc:
+            absent[name] = str(exc)
+            logger.info("otelsvc: %s: %s; otelsvc uses the public-API path: %s", name, exc, FALLBACKS[name])
         except Exception as exc:  # any failure means: do not rely on it
             failed[name] = f"{type(exc).__name__}: {exc}"
             logger.warning("otelsvc: SDK internal %s (%s) is missing or changed in this OpenTelemetry SDK (%s); "
                            "using the slower public-API path instead: %s", name, INTERNALS[name], failed[name],
                            FALLBACKS[name])
-    return SdkSupport(failed=failed, cardinality_limits=reader_cardinality_limits_supported())
+    return SdkSupport(failed=failed, absent=absent, cardinality_limits=reader_cardinality_limits_supported())
