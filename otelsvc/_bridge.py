@@ -96,6 +96,11 @@ class BridgedInstrument(Generic[H]):
         self._overflowed = False
         self.render_cache: dict[str, Any] = {}
 
+    @property
+    def handle_type(self) -> type[Handle]:
+        """The class of the handles ``bind`` makes (from the kind)."""
+        return _HANDLE_TYPES[self.kind]
+
     def __repr__(self) -> str:
         return f"<BridgedInstrument {self.name} {self.kind} series={len(self._handles)}>"
 

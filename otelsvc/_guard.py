@@ -20,7 +20,7 @@ from otelsvc._bridge import Bridge, HandleInstrument
 from otelsvc._config import Settings, load_settings
 from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
-from otelsvc._health import ExporterHealth, Lifecycle
+from otelsvc._health import ExporterHealth, Lifecycle, State
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
 from otelsvc._pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._resource import build_resource, child_instance_id
@@ -223,7 +223,7 @@ class ProviderGuard:
         return f"{self._server.scheme}://{host}:{port}/metrics"
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """starting, ok, shutting_down or shut_down."""
         return self.lifecycle.state
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
-__all__ = ["ExporterHealth", "Lifecycle"]
+__all__ = ["ExporterHealth", "Lifecycle", "State"]
+
+State = Literal["starting", "ok", "shutting_down", "shut_down"]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -19,12 +21,12 @@ def _iso(ts: float | None) -> str | None:
 class Lifecycle:
     """starting -> ok -> shutting_down -> shut_down; readable from any thread."""
 
-    STATES = ("starting", "ok", "shutting_down", "shut_down")
+    STATES: tuple[State, ...] = get_args(State)
 
     def __init__(self) -> None:
-        self.state = "starting"
+        self.state: State = "starting"
 
-    def set(self, state: str) -> None:
+    def set(self, state: State) -> None:
         assert state in self.STATES
         self.state = state
 

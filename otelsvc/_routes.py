@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from otelsvc._auth import TokenCheck
 from otelsvc._content_types import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT
 from otelsvc._logging import logger
-from otelsvc._sdk_internals import openmetrics_available
 
 __all__ = ["ROUTES", "Response", "TelemetryRoutes", "TelemetrySource"]
 
@@ -105,6 +104,8 @@ class TelemetryRoutes:
         return response
 
     def _metrics(self, headers: Mapping[str, str]) -> Response:
+        from otelsvc._sdk_internals import openmetrics_available
+
         openmetrics = _accepts(headers.get("accept"), "application/openmetrics-text") and openmetrics_available()
         try:
             body = self.source.render_metrics(openmetrics)

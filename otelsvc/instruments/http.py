@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from otelsvc._routes import ROUTES
 from otelsvc.instruments._binding import Binder, FamilyInstruments
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -54,7 +55,7 @@ HTTP_FAMILY = Family(
            "names are http_requests_in_flight, http_requests_total and http_request_duration_seconds.",),
 )
 
-DEFAULT_EXCLUDE = (r"^/metrics$", r"^/health$", r"^/metadata$")
+DEFAULT_EXCLUDE = tuple(f"^{re.escape(route)}$" for route in ROUTES)
 
 
 def fold_method(method: str) -> str:
