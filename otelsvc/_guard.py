@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -75,6 +76,7 @@ class ProviderGuard:
         self.pipelines: list[Pipeline] = []
         self.families: set[str] = set()
         self._readers: list[MetricReader] = []
+        self._child_broken: str | None = None
         self._prometheus: PrometheusReader | None = None
         self._server: TelemetryServer | None = None
         self._shutdown_lock = threading.Lock()
@@ -238,6 +240,8 @@ class ProviderGuard:
         """The Prometheus exposition as a scrape would get it now."""
         if self._prometheus is None:
             raise RuntimeError("this guard has no Prometheus reader (prometheus=None)")
+        if self._child_broken is not None:
+            raise RuntimeError(f"telemetry is off in this forked child: its reset failed ({self._child_broken})")
         return self._prometheus.render(openmetrics)
 
     @property
@@ -360,10 +364,23 @@ class ProviderGuard:
 
         Where an SDK internal needed for this failed its check (or fails now), the child takes the
         public-API fallback (``_sdk_internals.FALLBACKS``) and says so in an error log line; it never
-        goes on exporting the parent's counts as its own.
+        goes on exporting the parent's counts as its own. Any other failure leaves the child with no
+        telemetry export at all (pushes aborted, scrapes refused), logged as an error.
         """
         if self.disabled:
             return
+        try:
+            self._reset_in_child()
+        except Exception as exc:
+            self._child_broken = f"{type(exc).__name__}: {exc}"
+            self.bridge.sdk_series_dropped = True
+            for pipeline in self.pipelines:
+                with contextlib.suppress(Exception):
+                    pipeline.abort()
+            logger.error("otelsvc: resetting telemetry in forked child %d failed (%s); this child exports no "
+                         "telemetry rather than repeat the parent's", os.getpid(), self._child_broken)
+
+    def _reset_in_child(self) -> None:
         self._shutdown_lock = threading.Lock()
         if self._server is not None:
             self._server.close_listener()

@@ -204,3 +204,51 @@ def test_a_cardinality_limit_the_sdk_cannot_enforce_is_a_config_error(monkeypatc
         otelsvc.start(prometheus=None, otlp_endpoint=None, set_global=False, cardinality_limit=100)
     guard = otelsvc.start(prometheus=None, otlp_endpoint=None, set_global=False, runtime_metrics=False)
     guard.shutdown()
+
+
+def test_a_child_whose_reset_fails_exports_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "builtin_server": False, "set_global": False,
+                                         "runtime_metrics": False}, env={}))
+    try:
+        guard.counter("jobs").bind().add(5)
+
+        def broken() -> None:
+            raise RuntimeError("simulated")
+
+        monkeypatch.setattr(guard.bridge, "reset_after_fork", broken)
+        with caplog.at_level(logging.ERROR, logger="otelsvc"):
+            guard._after_fork_in_child()
+        assert any("exports no telemetry" in r.getMessage() for r in caplog.records)
+        with pytest.raises(RuntimeError, match="telemetry is off in this forked child"):
+            guard.render_metrics()
+    finally:
+        guard.shutdown()
+
+
+def test_without_the_tracer_resource_internal_child_spans_carry_the_childs_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otelsvc import _spans_push
+
+    exported = InMemorySpanExporter()
+    monkeypatch.setattr(_spans_push, "build_span_exporter", lambda sig: exported)
+    monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *a, **k: Captured())
+    monkeypatch.setitem(_sdk_internals._CHECKS, "tracer_resource", _raise)
+    guard = ProviderGuard(load_settings({"prometheus": None, "otlp_endpoint": "http://127.0.0.1:9",
+                                         "set_global": False, "runtime_metrics": False}, env={}))
+    try:
+        tracer = guard.tracer("app")  # made before the fork: the SDK keeps the parent's resource in it
+        guard._after_fork_in_child()
+        child_id = guard.resource.attributes["service.instance.id"]
+        with tracer.start_as_current_span("in-child"):
+            pass
+        assert guard.force_flush(timeout=10)
+        spans = exported.get_finished_spans()
+        assert [s.name for s in spans] == ["in-child"]
+        assert spans[0].resource.attributes["service.instance.id"] == child_id
+        assert guard.exporters["spans"].total_failures == 0
+    finally:
+        guard.shutdown()
