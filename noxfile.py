@@ -17,7 +17,7 @@ import os
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+nox.options.default_venv_backend = "uv|venv"  # uv (in the test extra) installs in seconds; venv otherwise
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["full", "core"]
 
@@ -45,8 +45,12 @@ def _install(session: nox.Session, sdk: str) -> None:
 
 
 def _pytest(session: nox.Session, *selection: str) -> None:
+    # The rotel collector binary links the running Python's libpython; a pyenv build keeps it in its own LIBDIR.
+    libdir = session.run("python", "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",
+                         silent=True)
+    paths = [str(libdir).strip(), os.environ.get("LD_LIBRARY_PATH", "")]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2", *selection, *session.posargs,
-                env={"CI": os.environ.get("CI", "")})
+                env={"CI": os.environ.get("CI", ""), "LD_LIBRARY_PATH": os.pathsep.join(p for p in paths if p)})
 
 
 @nox.session
