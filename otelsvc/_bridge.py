@@ -43,6 +43,8 @@ from otelsvc._handles import (
     HistogramHandle,
     UpDownCounterHandle,
 )
+from otelsvc._sanitize import sanitize_data
+from otelsvc._values import count_skipped
 from otelsvc._version import __version__
 
 __all__ = ["KINDS", "Bridge", "BridgedInstrument", "HandleInstrument"]
@@ -161,11 +163,11 @@ class BridgedInstrument:
         # An empty value means "no such label" (as in Prometheus): it is left out of the attributes.
         return {k: v for k, v in zip(self.label_keys, key, strict=True) if v != ""}
 
-    def reject(self, value: float) -> None:
-        """Log once that a negative amount reached a monotonic instrument, and drop it."""
-        if not self._rejected:
-            self._rejected = True
-            _log.warning("otelsvc: %s dropped a negative value (%r); it only takes values >= 0", self.name, value)
+    def reject(self, value: float, reason: str = "negative") -> None:
+        """Drop a measurement: logged once per instrument, counted by reason (see ``_values``)."""
+        from otelsvc._values import drop
+
+        drop(self, value, reason)
 
     def reset_after_fork(self, start: int) -> None:
         """Give the child process fresh locks and empty aggregates."""
@@ -397,6 +399,15 @@ class Bridge:
         def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
             data: MetricsData | None = original(r, timeout_millis=timeout_millis)
             live = bridge()
-            return live.merge(r, data) if live is not None else data
+            if live is None:
+                return data
+            merged = live.merge(r, data)
+            if r in live.direct_readers:
+                return merged
+            # Escape undecodable strings, widen or drop values an encoder would fail on (see _sanitize).
+            clean, dropped = sanitize_data(merged)
+            if dropped:
+                count_skipped(live, "otlp", dropped)
+            return clean
 
         reader._collect = collect  # type: ignore[assignment]

@@ -10,6 +10,7 @@ label text cached per handle.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from json import dumps
@@ -28,10 +29,14 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
+from otelsvc._sanitize import escape_text
+from otelsvc._values import count_skipped
 
-__all__ = ["floatToGoString", "prometheus_name", "render_text"]
+__all__ = ["RENAMED_LE", "Skipped", "floatToGoString", "prometheus_name", "render_text"]
 
 _INF = float("inf")
+_log = logging.getLogger("otelsvc")
+RENAMED_LE = "_le"
 
 
 def floatToGoString(d: float) -> str:
@@ -85,12 +90,12 @@ def sanitize_attribute(key: str) -> str:
 
 
 def _label_value(value: Any) -> str:
-    text = value if isinstance(value, str) else dumps(value, default=str)
+    text = escape_text(value) if isinstance(value, str) else dumps(value, default=str)
     return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def _help(text: str) -> str:
-    return text.replace("\\", r"\\").replace("\n", r"\n")
+    return escape_text(text).replace("\\", r"\\").replace("\n", r"\n")
 
 
 def _scope_labels(scope: InstrumentationScope) -> dict[str, Any]:
@@ -165,9 +170,6 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
     description = metric.description or ""
     name, exposed = _family(sanitize_full_name(metric.name), unit, kind)
     fid = f"{name}|{description}|{unit}|{kind}"
-    family = families.get(fid)
-    if family is None:
-        family = families[fid] = _Family(name, exposed, kind, description)
     rows: list[dict[str, str]] = []
     keys: set[str] = set()
     points: list[Any] = list(metric.data.data_points)
@@ -175,11 +177,13 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
         labels: dict[str, str] = {}
         for key, value in chain(scope_attrs.items(), (point.attributes or {}).items()):
             label = sanitize_attribute(key)
+            if label == "le" and kind == "histogram":
+                label = RENAMED_LE  # a deviation: upstream writes le twice, which parsers reject
             keys.add(label)
             labels[label] = _label_value(value)
         rows.append(labels)
     ordered = sorted(keys)
-    out = family.rows
+    out: list[str] = []
     for labels, point in zip(rows, points, strict=True):
         pairs = [(k, labels.get(k, "")) for k in ordered]
         if kind == "histogram":
@@ -191,6 +195,10 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
             out.append(_sample(name + "_sum", pairs, point.sum))
         else:
             out.append(_sample(exposed, pairs, point.value))
+    family = families.get(fid)
+    if family is None:
+        family = families[fid] = _Family(name, exposed, kind, description)
+    family.rows.extend(out)
 
 
 def _target_info(resource: Resource) -> str:
@@ -202,7 +210,7 @@ def _target_info(resource: Resource) -> str:
 def _bridge_labels(inst: BridgedInstrument, scope_attrs: dict[str, Any]) -> list[str] | None:
     """Sorted label names of a bridged instrument's series, or None when the keys need the slow path."""
     keys = [sanitize_attribute(k) for k in chain(scope_attrs, inst.label_keys)]
-    if len(set(keys)) != len(keys):
+    if len(set(keys)) != len(keys) or (inst.kind == "histogram" and "le" in keys):
         return None
     return keys
 
@@ -274,6 +282,7 @@ def render_text(
 ) -> bytes:
     """Prometheus text 0.0.4 for an SDK collection plus (optionally) a bridge rendered directly."""
     families: dict[str, _Family] = {}
+    skipped = Skipped(bridge)
     head = ""
     resources: Sequence[Any] = data.resource_metrics if data is not None else ()
     if target_info:
@@ -288,19 +297,54 @@ def render_text(
         for sm in rm.scope_metrics:
             scope_attrs = _scope_labels(sm.scope)
             for metric in sm.metrics:
-                _render_metric(metric, scope_attrs, families)
+                try:
+                    _render_metric(metric, scope_attrs, families)
+                except Exception as exc:
+                    skipped(metric.name, exc)
     if bridge is not None:
         scope_attrs = _scope_labels(SCOPE)
         slow: list[Metric] = []
         for inst in bridge.instruments():
-            if not _render_bridged(inst, scope_attrs, families):
-                metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
-                if metric is not None:
-                    slow.append(metric)
+            try:
+                if not _render_bridged(inst, scope_attrs, families):
+                    metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
+                    if metric is not None:
+                        slow.append(metric)
+            except Exception as exc:
+                skipped(inst.name, exc)
         for metric in slow:
-            _render_metric(metric, scope_attrs, families)
-    out = [head]
+            try:
+                _render_metric(metric, scope_attrs, families)
+            except Exception as exc:
+                skipped(metric.name, exc)
+    out = [head.encode("utf-8")]
     for family in families.values():
-        out.append(f"# HELP {family.exposed} {_help(family.help)}\n# TYPE {family.exposed} {family.kind}\n")
-        out.extend(family.rows)
-    return "".join(out).encode("utf-8")
+        try:
+            text = f"# HELP {family.exposed} {_help(family.help)}\n# TYPE {family.exposed} {family.kind}\n"
+            out.append(text.encode("utf-8") + "".join(family.rows).encode("utf-8"))
+        except Exception as exc:
+            skipped(family.name, exc)
+    skipped.count("prometheus")
+    return b"".join(out)
+
+
+_LOGGED: set[str] = set()
+
+
+class Skipped:
+    """Metrics left out of one rendering: each name logged once per process, all counted on the bridge."""
+
+    def __init__(self, bridge: Bridge | None) -> None:
+        self.bridge = bridge
+        self.n = 0
+
+    def __call__(self, name: str, exc: BaseException) -> None:
+        self.n += 1
+        if name not in _LOGGED and len(_LOGGED) < 1000:
+            _LOGGED.add(name)
+            _log.warning("otelsvc: metric %s left out of the exposition (%s: %.200s); the rest is served",
+                         name, type(exc).__name__, exc)
+
+    def count(self, exporter: str) -> None:
+        if self.n and self.bridge is not None:
+            count_skipped(self.bridge, exporter, self.n)
