@@ -46,11 +46,19 @@ def _dropped(g: ProviderGuard) -> dict[str, float]:
     return out
 
 
+def _point(data: MetricsData, name: str) -> Any:
+    """The one point of metric ``name`` in a collection."""
+    points: list[Any] = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+                         if m.name == name for p in m.data.data_points]
+    assert len(points) == 1
+    return points[0]
+
+
 def _exports_everywhere(g: ProviderGuard, reader: InMemoryMetricReader) -> tuple[str, MetricsData]:
     """Scrape (text and OpenMetrics, both parsed) and a push-side collection encoded to OTLP."""
     text = g.render_metrics().decode()
     list(text_families(text))
-    list(text_string_to_metric_families(g.render_metrics(openmetrics=True).decode()))
+    list(text_string_to_metric_families(g.render_metrics(openmetrics=True).decode()))  # type: ignore[no-untyped-call]
     data = reader.get_metrics_data()
     assert data is not None
     encode_metrics(data).SerializeToString()
@@ -84,10 +92,8 @@ def test_values_no_exporter_can_carry_are_dropped_and_counted(
     assert [r.getMessage() for r in caplog.records if f"t.{kind} dropped" in r.getMessage()] != []
     assert len([r for r in caplog.records if f"t.{kind} dropped" in r.getMessage()]) == 1
     _text, data = _exports_everywhere(g, reader)
-    points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-              if m.name == f"t.{kind}" for p in m.data.data_points]
-    assert len(points) == 1
-    assert (points[0].sum if kind == "histogram" else points[0].value) == 2
+    point = _point(data, f"t.{kind}")
+    assert (point.sum if kind == "histogram" else point.value) == 2
 
 
 @pytest.mark.parametrize("kind", ["counter", "histogram"])
@@ -122,8 +128,7 @@ def test_an_int_beyond_int64_is_kept_as_a_float(guard: Any, kind: str) -> None:
         record(2**62)
         record(2**70)
     _text, data = _exports_everywhere(g, reader)
-    value = next(p.value for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-             if m.name == f"t.{kind}" for p in m.data.data_points)
+    value = _point(data, f"t.{kind}").value
     assert isinstance(value, float)
     assert value == (2**64 if kind == "gauge" else 2**63 + 2**70)
     assert _dropped(g) == {}
@@ -136,8 +141,7 @@ def test_other_reals_are_accepted_as_plain_numbers(guard: Any, kind: str) -> Non
     for value in (True, Fraction(1, 2), 1, 0.5):
         record(value)
     _, data = _exports_everywhere(g, reader)
-    point = next(p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-             if m.name == f"t.{kind}" for p in m.data.data_points)
+    point = _point(data, f"t.{kind}")
     expected = {"gauge": 0.5}.get(kind, 3.0)
     assert (point.sum if kind == "histogram" else point.value) == expected
     assert _dropped(g) == {}
@@ -151,7 +155,7 @@ def test_sdk_instruments_cannot_break_a_scrape_or_a_push(guard: Any) -> None:
         counter.add(value, {"k": "v"})
     for bad in (None, 10**400):
         with pytest.raises((TypeError, OverflowError)):
-            counter.add(bad, {"k": "v"})  # type: ignore[arg-type]
+            counter.add(bad, {"k": "v"})
     counter.add(2**70, {"k": "big"})  # beyond int64: the OTLP encoder would fail on it
     huge = meter.create_counter("sdk.huge")
     for _ in range(3):
