@@ -11,7 +11,7 @@ label text cached per handle.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from json import dumps
 from typing import Any
@@ -39,8 +39,8 @@ _log = logging.getLogger("otelsvc")
 RENAMED_LE = "_le"
 
 
-def floatToGoString(d: float) -> str:
-    """Format a sample value exactly as ``prometheus_client.utils.floatToGoString`` does."""
+def _go_float(d: float) -> str:
+    """``prometheus_client.utils.floatToGoString`` of 0.26 (rendering uses the installed version's)."""
     d = float(d)
     if d == _INF:
         return "+Inf"
@@ -54,6 +54,19 @@ def floatToGoString(d: float) -> str:
         mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return s
+
+
+floatToGoString: Callable[[float], str] = _go_float
+
+
+def _use_installed_float_format() -> None:
+    """Format numbers with the installed prometheus_client's own function, as the upstream exporter
+    does: its output changed between releases (``1e+010`` before 0.26, ``1e+10`` since)."""
+    global floatToGoString
+    if floatToGoString is _go_float:
+        from prometheus_client.utils import floatToGoString as installed
+
+        floatToGoString = installed
 
 
 _MAPPING: Any = None
@@ -191,8 +204,9 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
             for bound, count in zip(chain(point.explicit_bounds, ["+Inf"]), point.bucket_counts, strict=False):
                 total += count
                 out.append(_sample(name + "_bucket", [*pairs, ("le", f"{bound}")], total))
-            out.append(_sample(name + "_count", pairs, total))
-            out.append(_sample(name + "_sum", pairs, point.sum))
+            if not point.explicit_bounds or point.explicit_bounds[0] >= 0:  # as prometheus_client's histograms
+                out.append(_sample(name + "_count", pairs, total))
+                out.append(_sample(name + "_sum", pairs, point.sum))
         else:
             out.append(_sample(exposed, pairs, point.value))
     family = families.get(fid)
@@ -239,6 +253,7 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
     rows: list[str] = []
     histogram = inst.kind == "histogram"
     les: list[str] = [f"{b}" for b in inst.bounds] + ["+Inf"] if inst.bounds is not None else []
+    with_sum = not inst.bounds or inst.bounds[0] >= 0
     for key, handle in inst.handles():
         if not handle._seen:
             continue
@@ -264,14 +279,28 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
             for le, count in zip(les, counts, strict=False):
                 total += count
                 rows.append(f"{prefix}{le}{suffix}{floatToGoString(total)}\n")
-            rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
-            rows.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
+            if with_sum:
+                rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
+                rows.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
         else:
             rows.append(f"{text[0]}{floatToGoString(handle.snapshot())}\n")  # type: ignore[attr-defined]
     if rows:
         family = families[fid] = _Family(name, exposed, kind, inst.description)
         family.rows = rows
     return True
+
+
+def _render_bridge(bridge: Bridge, families: dict[str, _Family], skipped: Skipped) -> None:
+    """Every bridged instrument, from its handles (or through its collected points when it must)."""
+    scope_attrs = _scope_labels(SCOPE)
+    for inst in bridge.instruments():
+        try:
+            if not _render_bridged(inst, scope_attrs, families):
+                metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
+                if metric is not None:
+                    _render_metric(metric, scope_attrs, families)
+        except Exception as exc:
+            skipped(inst.name, exc)
 
 
 def render_text(
@@ -281,6 +310,7 @@ def render_text(
     target_info: bool = True,
 ) -> bytes:
     """Prometheus text 0.0.4 for an SDK collection plus (optionally) a bridge rendered directly."""
+    _use_installed_float_format()
     families: dict[str, _Family] = {}
     skipped = Skipped(bridge)
     head = ""
@@ -293,30 +323,30 @@ def render_text(
             attrs.update(resource.attributes)
         if attrs:
             head = _target_info(Resource(attrs))
-    for rm in resources:
-        for sm in rm.scope_metrics:
+    # The bridged scope goes where Bridge.merge puts it for every other reader (and so where the
+    # upstream exporter would render it): into the SDK's own ``otelsvc`` scope of the first resource
+    # when there is one, else after the first resource's scopes.
+    after = -1
+    if resources:
+        first = resources[0].scope_metrics
+        after = next((i for i, sm in enumerate(first) if sm.scope == SCOPE), len(first) - 1)
+    pending = bridge is not None
+    for index, rm in enumerate(resources):
+        for position, sm in enumerate(rm.scope_metrics):
             scope_attrs = _scope_labels(sm.scope)
             for metric in sm.metrics:
                 try:
                     _render_metric(metric, scope_attrs, families)
                 except Exception as exc:
                     skipped(metric.name, exc)
-    if bridge is not None:
-        scope_attrs = _scope_labels(SCOPE)
-        slow: list[Metric] = []
-        for inst in bridge.instruments():
-            try:
-                if not _render_bridged(inst, scope_attrs, families):
-                    metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
-                    if metric is not None:
-                        slow.append(metric)
-            except Exception as exc:
-                skipped(inst.name, exc)
-        for metric in slow:
-            try:
-                _render_metric(metric, scope_attrs, families)
-            except Exception as exc:
-                skipped(metric.name, exc)
+            if pending and index == 0 and position == after:
+                _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+                pending = False
+        if pending:
+            _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+            pending = False
+    if pending:
+        _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
     out = [head.encode("utf-8")]
     for family in families.values():
         try:

@@ -72,7 +72,7 @@ class PrometheusReader(MetricReader):
                     [ResourceMetrics(first.resource, merge_scope(first.scope_metrics, scope), first.schema_url),
                      *data.resource_metrics[1:]]
                 )
-        data, dropped = sanitize_data(_rename_le(data))
+        data, dropped = sanitize_data(_openmetrics_ready(data))
         skipped = Skipped(self._bridge)
         skipped.n = dropped
         try:
@@ -122,30 +122,33 @@ def _split(data: MetricsData | None) -> list[MetricsData]:
     ]
 
 
-def _rename_le(data: MetricsData | None) -> MetricsData | None:
-    """Histogram points with an attribute ``le`` get it as ``_le`` (upstream writes ``le`` twice)."""
-    if data is None or not any(
-        isinstance(m.data, Histogram) and any("le" in (p.attributes or {}) for p in m.data.data_points)
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-    ):
-        return data
+def _openmetrics_ready(data: MetricsData | None) -> MetricsData | None:
+    """Histogram points as OpenMetrics needs them, where upstream does not: an attribute ``le`` renamed
+    ``_le`` (upstream writes ``le`` twice) and integer bounds as floats (``le="1.0"``, the canonical form)."""
 
     def fix(point: Any) -> Any:
         attrs = point.attributes or {}
-        if "le" not in attrs:
+        bounds = point.explicit_bounds
+        if "le" not in attrs and all(type(b) is float for b in bounds):
             return point
-        return replace(point, attributes={(RENAMED_LE if k == "le" else k): v for k, v in attrs.items()})
+        return replace(point, attributes={(RENAMED_LE if k == "le" else k): v for k, v in attrs.items()},
+                       explicit_bounds=[float(b) for b in bounds])
 
-    return replace(data, resource_metrics=[
-        replace(rm, scope_metrics=[
-            replace(sm, metrics=[
-                replace(m, data=replace(m.data, data_points=[fix(p) for p in m.data.data_points]))
-                if isinstance(m.data, Histogram) else m
-                for m in sm.metrics
-            ])
-            for sm in rm.scope_metrics
-        ])
-        for rm in data.resource_metrics
-    ])
+    if data is None:
+        return None
+    out = []
+    changed = False
+    for rm in data.resource_metrics:
+        scopes = []
+        for sm in rm.scope_metrics:
+            metrics = []
+            for m in sm.metrics:
+                if isinstance(m.data, Histogram):
+                    points = [fix(p) for p in m.data.data_points]
+                    if any(a is not b for a, b in zip(points, m.data.data_points, strict=True)):
+                        changed = True
+                        m = replace(m, data=replace(m.data, data_points=points))
+                metrics.append(m)
+            scopes.append(replace(sm, metrics=metrics))
+        out.append(replace(rm, scope_metrics=scopes))
+    return replace(data, resource_metrics=out) if changed else data
