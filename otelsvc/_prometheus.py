@@ -122,17 +122,29 @@ def _split(data: MetricsData | None) -> list[MetricsData]:
     ]
 
 
+class _CanonicalBound(float):
+    """A bucket bound the upstream collector formats (``f"{bound}"``) as an OpenMetrics canonical number."""
+
+    def __format__(self, spec: str) -> str:
+        from prometheus_client.utils import floatToGoString
+
+        return str(floatToGoString(self)) if not spec else super().__format__(spec)  # type: ignore[no-untyped-call]
+
+
 def _openmetrics_ready(data: MetricsData | None) -> MetricsData | None:
     """Histogram points as OpenMetrics needs them, where upstream does not: an attribute ``le`` renamed
-    ``_le`` (upstream writes ``le`` twice) and integer bounds as floats (``le="1.0"``, the canonical form)."""
+    ``_le`` (upstream drops it from the buckets only) and bounds written as canonical numbers (``le="1.0"``
+    for an integer bound, ``le="1e+10"`` for 1e10; upstream writes ``1`` and ``10000000000.0``)."""
+
+    from prometheus_client.utils import floatToGoString
 
     def fix(point: Any) -> Any:
         attrs = point.attributes or {}
         bounds = point.explicit_bounds
-        if "le" not in attrs and all(type(b) is float for b in bounds):
+        if "le" not in attrs and all(f"{b}" == floatToGoString(b) for b in bounds):  # type: ignore[no-untyped-call]
             return point
         return replace(point, attributes={(RENAMED_LE if k == "le" else k): v for k, v in attrs.items()},
-                       explicit_bounds=[float(b) for b in bounds])
+                       explicit_bounds=[_CanonicalBound(b) for b in bounds])
 
     if data is None:
         return None
