@@ -106,13 +106,19 @@ class _SumHandle(Handle):
             drop(self._owner, n, NEGATIVE)
             return
         with self._lock:
-            self._store(self._value + amount)
+            self._store(self._value + amount, amount)
 
-    def _store(self, total: float) -> None:
-        """Store a sum outside the fast path's range (called under the lock)."""
+    def _store(self, total: float, n: float) -> None:
+        """Store a sum outside the fast path's range (called under the lock), or drop ``n``."""
         wide = widen(total)
         if wide is None:
-            drop(self._owner, total, OVERFLOW)
+            if n != n or n in (_INF, -_INF):
+                reason = NOT_FINITE
+            elif not -FLOAT_MAX <= n <= FLOAT_MAX:
+                reason = UNREPRESENTABLE
+            else:
+                reason = OVERFLOW
+            drop(self._owner, n, reason)
             return
         self._value = wide
         self._seen = True
@@ -126,15 +132,12 @@ class CounterHandle(_SumHandle):
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
         cls = n.__class__
-        if cls is int:
-            if not 0 <= n <= INT64_MAX:
-                return self._add_checked(n, True)
-        elif cls is not float or not 0.0 <= n < _INF:
+        if (cls is not int and cls is not float) or not n >= 0:  # not-a-number fails n >= 0 too
             return self._add_checked(n, True)
         with self._lock:
             total = self._value + n
-            if total > INT64_MAX:
-                return self._store(total)
+            if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
+                return self._store(total, n)
             self._value = total
             self._seen = True
 
@@ -147,15 +150,12 @@ class UpDownCounterHandle(_SumHandle):
     def add(self, n: float = 1) -> None:
         """Add ``n`` (may be negative) to the series."""
         cls = n.__class__
-        if cls is int:
-            if not _INT_MIN <= n <= INT64_MAX:
-                return self._add_checked(n, False)
-        elif cls is not float or not -_INF < n < _INF:
+        if cls is not int and cls is not float:
             return self._add_checked(n, False)
         with self._lock:
             total = self._value + n
-            if not _INT_MIN <= total <= INT64_MAX:
-                return self._store(total)
+            if not _INT_MIN <= total <= INT64_MAX:  # also an infinity or not-a-number
+                return self._store(total, n)
             self._value = total
             self._seen = True
 
