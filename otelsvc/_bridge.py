@@ -92,6 +92,7 @@ class BridgedInstrument:
         self.lock = threading.Lock()
         self._create_lock = threading.Lock()
         self._handles: dict[tuple[str, ...], Handle] = {}
+        self._peak = 0
         self._rejected = False
         self._overflowed = False
         self.render_cache: dict[str, Any] = {}
@@ -113,7 +114,9 @@ class BridgedInstrument:
             if len(self._handles) >= self.max_series:
                 return self._overflow_handle()
             handle = self._make(tuple(v if isinstance(v, (int, float, bool)) else str(v) for v in values))
-            self._handles = {**self._handles, values: handle}
+            self._handles[values] = handle  # in place: readers iterate a copy (handles())
+            if len(self._handles) > self._peak:
+                self._peak = len(self._handles)
             return handle
 
     def _make(self, values: tuple[str, ...]) -> Handle:
@@ -137,22 +140,25 @@ class BridgedInstrument:
                     OVERFLOW_ATTRIBUTE,
                 )
             handle = self._make(key)
-            self._handles = {**self._handles, key: handle}
+            self._handles[key] = handle
         return handle
 
     def remove(self, *values: str) -> bool:
         """Forget one series: it leaves every reader's next collection and its memory is freed."""
         with self._create_lock:
-            if values not in self._handles:
+            if self._handles.pop(values, None) is None:
                 return False
-            handles = dict(self._handles)
-            del handles[values]
-            self._handles = handles
+            # A dict never shrinks on delete: compact once most of the peak is gone (amortised O(1)).
+            if len(self._handles) < self._peak // 4:
+                self._handles = dict(self._handles)
+                self._peak = len(self._handles)
             return True
 
     def handles(self) -> Iterator[tuple[tuple[str, ...], Handle]]:
-        """The live series (a snapshot; safe while others bind or record)."""
-        return iter(self._handles.items())
+        """The live series (a snapshot; safe while others bind, remove or record).
+
+        ``dict.copy`` runs in C without giving up the GIL, so it never sees a dict changing size."""
+        return iter(self._handles.copy().items())
 
     def series_count(self) -> int:
         return len(self._handles)
@@ -180,7 +186,7 @@ class BridgedInstrument:
         """This instrument's points for one reader, or None when no series has a measurement."""
         delta = temporality == AggregationTemporality.DELTA and self.kind in ("counter", "histogram")
         points: list[Any] = []
-        for key, handle in self._handles.items():
+        for key, handle in self.handles():
             if not handle._seen:
                 continue
             attributes = self.attributes_of(key)
