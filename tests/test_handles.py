@@ -94,6 +94,8 @@ def test_values_no_exporter_can_carry_are_dropped_and_counted(
     _text, data = _exports_everywhere(g, reader)
     point = _point(data, f"t.{kind}")
     assert (point.sum if kind == "histogram" else point.value) == 2
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert "otelsvc.measurements.dropped" in names  # the push side carries the counter too
 
 
 @pytest.mark.parametrize("kind", ["counter", "histogram"])
