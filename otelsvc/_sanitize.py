@@ -67,6 +67,17 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     """The attributes with every string escaped (the same object when nothing changes)."""
     if not attributes:
         return attributes
+    for key, value in attributes.items():  # the usual case: ASCII keys and scalar or ASCII values
+        if not key.isascii() or "\\ud" in key:
+            break
+        cls = value.__class__
+        if cls is str:
+            if not value.isascii() or "\\ud" in value:
+                break
+        elif cls is not int and cls is not float and cls is not bool:
+            break
+    else:
+        return attributes
     changed = False
     out: dict[str, Any] = {}
     for key, value in attributes.items():
