@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,5 +140,23 @@ def test_rotel_receives_undecodable_labels_escaped(rotel: Rotel) -> None:
             metric = rotel.wait_metric(name)
             if name != "esc.fine":
                 assert [p.attributes.get("file") for p in metric.points] == ["caf\\udce9.txt"]
+    finally:
+        guard.shutdown()
+
+
+def test_the_server_answers_200_with_undecodable_labels_and_an_unrenderable_metric() -> None:
+    guard = otelsvc.start(prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False)
+    try:
+        guard.bridge.instrument("srv.files", "counter", "", "", ("file",)).bind(FSDECODED).add(1)
+        guard.meter("user").create_counter("srv.sdk").add(1, {"file": FSDECODED})
+        for _ in range(3):
+            guard.meter("user").create_counter("srv.huge").add(10**308)
+        url = guard.prometheus_url
+        assert url is not None
+        for accept in ("text/plain", "application/openmetrics-text; version=1.0.0"):
+            with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}), timeout=10) as r:
+                assert r.status == 200
+                body = r.read().decode("utf-8")
+            assert 'file="caf\\\\udce9.txt"' in body and "srv_sdk_total" in body and "srv_huge" not in body
     finally:
         guard.shutdown()
