@@ -107,11 +107,12 @@ class Resolution:
     """Everything resolving produced: the settings, where each value came from, warnings and errors.
 
     ``sources`` maps each setting (``otlp_<signal>.<part>`` for the OTLP ones) to ``keyword``, the
-    variable it was read from, or ``default``.
+    variable it was read from, or ``default``; ``values`` holds the value resolved for each.
     """
 
     settings: Settings
     sources: Mapping[str, str]
+    values: Mapping[str, Any]
     warnings: tuple[SettingProblem, ...]
     errors: tuple[SettingProblem, ...]
 
@@ -125,6 +126,7 @@ class _Resolver:
         self.errors: list[SettingProblem] = []
         self.warnings: list[SettingProblem] = []
         self.sources: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
         self._parsed: dict[str, tuple[bool, Any]] = {}
         self._reported: set[tuple[str, str]] = set()
 
@@ -174,7 +176,8 @@ class _Resolver:
 
     def take(self, name: str, signal: str | None = None) -> Any:
         value, source = self.value(row(name), signal)
-        self.sources[name if signal is None else f"otlp_{signal}.{name.removeprefix('otlp_')}"] = source
+        key = name if signal is None else f"otlp_{signal}.{name.removeprefix('otlp_')}"
+        self.sources[key], self.values[key] = source, value
         return value
 
     def origin(self, key: str, name: str) -> str:
@@ -257,7 +260,10 @@ def resolve(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
     if (values["tls_certfile"] is None) != (values["tls_keyfile"] is None):
         name = "tls_certfile" if values["tls_certfile"] is not None else "tls_keyfile"
         res.problem(res.origin(name, name), values[name] or "", "tls_certfile and tls_keyfile go together")
-    return Resolution(Settings(**values), dict(res.sources), tuple(res.warnings), tuple(res.errors))
+    settings = Settings(**values)
+    shown = {key: getattr(settings, key, value) for key, value in res.values.items()}
+    shown["resource_attributes"] = settings.resource_attributes
+    return Resolution(settings, dict(res.sources), shown, tuple(res.warnings), tuple(res.errors))
 
 
 def load_settings(kwargs: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:

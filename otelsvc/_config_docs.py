@@ -40,7 +40,7 @@ This amends the settings policy of the design brief (§1) and the config-table t
   otherwise read `OTEL_EXPORTER_OTLP_*TIMEOUT` themselves, in seconds.
 - **0 means no limit** for the spec's timeouts (`OTEL_EXPORTER_OTLP_*TIMEOUT`,
   `OTEL_METRIC_EXPORT_TIMEOUT`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BLRP_EXPORT_TIMEOUT`): it becomes
-  2³¹−1 ms (about 24.8 days, the largest value the spec asks integers to support). Any large finite
+  2³¹-1 ms (about 24.8 days, the largest value the spec asks integers to support). Any large finite
   value is accepted. `shutdown()` and `force_flush()` stay bounded by their own timeout whatever these are.
   The intervals and delays (`OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_BSP_SCHEDULE_DELAY`,
   `OTEL_BLRP_SCHEDULE_DELAY`) must be above 0.

@@ -171,8 +171,9 @@ ROWS: tuple[Row, ...] = (
         "parentbased_always_on", "sampler", variables=("OTEL_TRACES_SAMPLER",)),
     Row("sampler_arg", "traces", p.ratio, None, "ratio of the `traceidratio` samplers",
         variables=("OTEL_TRACES_SAMPLER_ARG",), default_text="1.0"),
-    Row("propagators", "traces", p.propagators, None, "context propagators, checked against those installed; otelsvc sets none itself: the OTel API "
-        "applies this variable when `opentelemetry.propagate` is imported (and raises there on an unknown name)",
+    Row("propagators", "traces", p.propagators, None,
+        "context propagators, checked against those installed; otelsvc sets none itself: the OTel API applies "
+        "this variable when `opentelemetry.propagate` is imported (and raises there on an unknown name)",
         variables=("OTEL_PROPAGATORS",), default_text="the SDK's (`tracecontext,baggage`)"),
     Row("bsp_schedule_delay", "traces", _ms_delay, 5.0, "time between span exports",
         variables=("OTEL_BSP_SCHEDULE_DELAY",), default_text="5000 ms"),
