@@ -265,3 +265,32 @@ def test_console_exporters_print_metrics_and_spans_to_stdout() -> None:
     assert "console.check.counter" in proc.stdout and "console-check-span" in proc.stdout
     assert "SHUTDOWN True" in proc.stdout
     assert "otelsvc: ignoring" not in proc.stderr
+
+
+NO_LIMIT = """
+import sys, time
+import otelsvc
+guard = otelsvc.start(prometheus=None, otlp_endpoint=sys.argv[1], otlp_protocol=sys.argv[2], shutdown_timeout=1,
+                      export_interval=60, set_global=False, runtime_metrics=False)
+assert guard.settings.otlp_metrics.timeout > 86400 and guard.settings.bsp_export_timeout > 86400
+guard.meter("m").create_counter("c").add(1)
+with guard.tracer("t").start_as_current_span("s"):
+    pass
+t0 = time.monotonic()
+print("RESULT", guard.shutdown(), round(time.monotonic() - t0, 2), flush=True)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_no_limit_timeouts_never_unbound_shutdown(protocol: str) -> None:
+    """OTLP, metric and span export timeouts of 0 (no limit) against a collector that never answers."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
+        env = {"PATH": "/usr/bin:/bin", "OTEL_EXPORTER_OTLP_TIMEOUT": "0", "OTEL_METRIC_EXPORT_TIMEOUT": "0",
+               "OTEL_BSP_EXPORT_TIMEOUT": "0"}
+        proc = subprocess.run([sys.executable, "-c", NO_LIMIT, f"http://127.0.0.1:{silent.getsockname()[1]}",
+                               protocol], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    _, ok, took = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT")).split()
+    assert ok == "False" and float(took) < 1 + 5, proc.stdout
