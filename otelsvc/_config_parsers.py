@@ -208,13 +208,12 @@ ratio = Parser(_ratio, "number from 0 to 1", "2")
 
 
 def _propagators(value: Any) -> tuple[str, ...]:
-    from importlib.metadata import entry_points
+    from otelsvc._propagators import unknown_propagators
 
     names = tuple(dict.fromkeys(n.strip().lower() for n in _text(value).split(",") if n.strip()))
-    available = {ep.name for ep in entry_points(group="opentelemetry_propagator")} | {"none"}
-    missing = [name for name in names if name not in available]
+    missing = unknown_propagators(names)
     if missing:
-        raise ValueError(f"unknown propagator(s): {', '.join(missing)} (installed: {', '.join(sorted(available))})")
+        raise ValueError(f"unknown propagator(s): {', '.join(missing)}")
     return names
 
 
