@@ -31,6 +31,7 @@ _MODULES = (
     "opentelemetry.exporter.otlp.proto.http._log_exporter",
 )
 _lock = threading.Lock()
+_replaced: list[tuple[Any, str, Any]] = []  # (module, attribute, original) while a build is under way
 
 
 class _OsView:
@@ -48,7 +49,6 @@ def otlp_variables_hidden() -> Iterator[None]:
     """While active, the (already imported) SDK exporter modules see no ``OTEL_EXPORTER_OTLP_*`` variable."""
     view = {key: value for key, value in os.environ.items() if not key.startswith(_PREFIX)}
     with _lock:
-        replaced: list[tuple[Any, str, Any]] = []
         try:
             for name in _MODULES:
                 module = sys.modules.get(name)
@@ -56,9 +56,24 @@ def otlp_variables_hidden() -> Iterator[None]:
                     continue
                 for attr, stand_in in (("environ", view), ("os", _OsView(view))):
                     if getattr(module, attr, None) is (os.environ if attr == "environ" else os):
-                        replaced.append((module, attr, getattr(module, attr)))
+                        _replaced.append((module, attr, getattr(module, attr)))
                         setattr(module, attr, stand_in)
             yield
         finally:
-            for module, attr, original in reversed(replaced):
-                setattr(module, attr, original)
+            _restore()
+
+
+def _restore() -> None:
+    while _replaced:
+        module, attr, original = _replaced.pop()
+        setattr(module, attr, original)
+
+
+def _after_fork_in_child() -> None:
+    # A fork during a build (another thread) must not leave the child a held lock or patched modules.
+    global _lock
+    _lock = threading.Lock()
+    _restore()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

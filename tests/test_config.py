@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from typing import Any
@@ -294,3 +295,17 @@ def test_no_limit_timeouts_never_unbound_shutdown(protocol: str) -> None:
     assert proc.returncode == 0, proc.stderr
     _, ok, took = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT")).split()
     assert ok == "False" and float(took) < 1 + 5, proc.stdout
+
+
+def test_exporter_modules_see_the_environment_again_after_a_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    import opentelemetry.exporter.otlp.proto.grpc.exporter as grpc_module
+    import opentelemetry.exporter.otlp.proto.http._common as http_module
+
+    from otelsvc._sdk_env import otlp_variables_hidden
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "k=v")
+    with otlp_variables_hidden():
+        assert "OTEL_EXPORTER_OTLP_HEADERS" not in vars(grpc_module)["environ"]
+        assert "OTEL_EXPORTER_OTLP_HEADERS" not in vars(http_module)["os"].environ
+        assert "PATH" in vars(grpc_module)["environ"]
+    assert vars(grpc_module)["environ"] is os.environ and vars(http_module)["os"] is os
