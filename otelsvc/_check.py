@@ -27,8 +27,13 @@ __all__ = ["add_check_parser", "run_check"]
 def add_check_parser(sub: Any) -> None:
     """Register ``check`` on the ``otelsvc`` command's subparsers."""
     check = sub.add_parser("check", help="print the effective settings and check the Prometheus and OTLP endpoints")
-    check.add_argument("--timeout", type=_positive_seconds, default=3.0, metavar="SECONDS",
-                       help="bound of each OTLP test export (default: 3, or the OTLP timeout if smaller)")
+    check.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="bound of each OTLP test export (default: 3, or the OTLP timeout if smaller)",
+    )
 
 
 def _positive_seconds(text: str) -> float:

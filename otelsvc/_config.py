@@ -30,8 +30,17 @@ class _Unset:
 # Typed Any so that ``start(prometheus: str | None = UNSET)`` shows the real type in its signature.
 UNSET: Any = _Unset()
 
-OTLP_PARTS = ("endpoint", "protocol", "headers", "timeout", "compression", "insecure", "certificate", "client_key",
-              "client_certificate")
+OTLP_PARTS = (
+    "endpoint",
+    "protocol",
+    "headers",
+    "timeout",
+    "compression",
+    "insecure",
+    "certificate",
+    "client_key",
+    "client_certificate",
+)
 
 
 @dataclass(frozen=True)
@@ -190,8 +199,10 @@ def _resource_attributes(res: _Resolver) -> dict[str, AttrValue]:
     setting = row("resource_attributes")
     merged: dict[str, AttrValue] = {}
     sources = []
-    for found, source in ((res.variable(setting, "OTEL_RESOURCE_ATTRIBUTES"), "OTEL_RESOURCE_ATTRIBUTES"),
-                          (res.keyword(setting), "keyword")):
+    for found, source in (
+        (res.variable(setting, "OTEL_RESOURCE_ATTRIBUTES"), "OTEL_RESOURCE_ATTRIBUTES"),
+        (res.keyword(setting), "keyword"),
+    ):
         if found is not None and found[0]:
             merged.update(found[1])
             sources.append(source)
@@ -203,8 +214,11 @@ def _otlp_signal(res: _Resolver, signal: str, exporters: tuple[str, ...]) -> Otl
     parts = {name: res.take(f"otlp_{name}", signal) for name in OTLP_PARTS}
     key = f"otlp_{signal}."
     if parts["compression"] == "deflate" and parts["protocol"] == "grpc":
-        res.problem(res.origin(key + "compression", "otlp_compression"), "deflate",
-                    "deflate is for http/protobuf only; no compression is used")
+        res.problem(
+            res.origin(key + "compression", "otlp_compression"),
+            "deflate",
+            "deflate is for http/protobuf only; no compression is used",
+        )
         parts["compression"] = "none"
     endpoint = parts["endpoint"]
     if endpoint is None or "otlp" not in exporters:
@@ -231,8 +245,11 @@ def _clamp_batch(res: _Resolver, values: dict[str, Any], prefix: str) -> None:
     if batch > queue:
         name = f"{prefix}_max_export_batch_size"
         source = res.sources[name] if res.sources[name] != "default" else res.sources[f"{prefix}_max_queue_size"]
-        res.problem(source, res.env.get(source, batch), f"the export batch size ({batch}) exceeds the queue size "
-                    f"({queue}); batches of {queue} are used")
+        res.problem(
+            source,
+            res.env.get(source, batch),
+            f"the export batch size ({batch}) exceeds the queue size ({queue}); batches of {queue} are used",
+        )
         values[name] = queue
 
 

@@ -95,8 +95,10 @@ def render_configuration() -> str:
     for section, title in SECTIONS.items():
         out.append(f"\n## {title}\n")
         if section == "otlp":
-            out.append("Resolved per signal: the per-signal variable, then the shared one, then the default.\n"
-                       "The keywords apply to every signal and win over both variables.\n")
+            out.append(
+                "Resolved per signal: the per-signal variable, then the shared one, then the default.\n"
+                "The keywords apply to every signal and win over both variables.\n"
+            )
         out.append("\n| keyword | variables | default | value | meaning |\n|---|---|---|---|---|\n")
         for setting in ROWS:
             if setting.section != section:

@@ -237,8 +237,7 @@ def _address(value: Any) -> tuple[str, int] | None:
     return host, number
 
 
-address = Parser(_address, '`"HOST:PORT"` (port 0 = any free port), or `None`/`off` for no endpoint',
-                 "localhost:99999")
+address = Parser(_address, '`"HOST:PORT"` (port 0 = any free port), or `None`/`off` for no endpoint', "localhost:99999")
 
 
 def _port(value: Any) -> int:

@@ -19,8 +19,13 @@ from conftest import free_port
 def _check(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSVC_"))}
     env = {"OTELSVC_PROMETHEUS": "127.0.0.1:0", **env}
-    proc = subprocess.run([sys.executable, "-m", "otelsvc", "check", *args], capture_output=True, text=True,
-                          timeout=60, env={**clean, **env})
+    proc = subprocess.run(
+        [sys.executable, "-m", "otelsvc", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env},
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -30,8 +35,13 @@ def _line(out: str, start: str) -> str:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_all_well_against_a_real_collector(rotel: Any, protocol: str) -> None:
-    code, out, err = _check({"OTEL_EXPORTER_OTLP_ENDPOINT": rotel.endpoint(protocol),
-                             "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_SERVICE_NAME": "checked"})
+    code, out, err = _check(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": rotel.endpoint(protocol),
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_SERVICE_NAME": "checked",
+        }
+    )
     assert code == 0, out + err
     assert "answered an empty export" in _line(out, "otlp metrics:")
     assert "answered an empty export" in _line(out, "otlp traces:")
@@ -44,16 +54,20 @@ def test_all_well_against_a_real_collector(rotel: Any, protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_closed_port_is_an_error_within_the_timeout(protocol: str) -> None:
-    code, out, err = _check({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-                             "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}, "--timeout", "1")
+    code, out, err = _check(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol},
+        "--timeout",
+        "1",
+    )
     assert code == 1, out + err
     assert "failed after" in _line(out, "otlp metrics:") and "failed after" in _line(out, "otlp traces:")
     assert "result: 2 error(s)" in out
 
 
 def test_warnings_only_exit_zero_and_are_listed_once() -> None:
-    code, out, err = _check({"OTEL_SDK_DISABLED": "yes", "OTEL_EXPORTER_OTLP_TIMEOUT": "soon",
-                             "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "5000"})
+    code, out, err = _check(
+        {"OTEL_SDK_DISABLED": "yes", "OTEL_EXPORTER_OTLP_TIMEOUT": "soon", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "5000"}
+    )
     assert code == 0, out + err
     assert "warnings: 2" in out
     assert out.count("OTEL_EXPORTER_OTLP_TIMEOUT='soon'") == 1 and "OTEL_SDK_DISABLED='yes'" in out
@@ -63,8 +77,13 @@ def test_warnings_only_exit_zero_and_are_listed_once() -> None:
 
 
 def test_strict_errors_and_secrets() -> None:
-    code, out, err = _check({"OTELSVC_CARDINALITY_LIMIT": "lots", "OTELSVC_METRICS_TOKEN": "TOPSECRET",
-                             "OTEL_EXPORTER_OTLP_HEADERS": "broken-SECRETHEADER"})
+    code, out, err = _check(
+        {
+            "OTELSVC_CARDINALITY_LIMIT": "lots",
+            "OTELSVC_METRICS_TOKEN": "TOPSECRET",
+            "OTEL_EXPORTER_OTLP_HEADERS": "broken-SECRETHEADER",
+        }
+    )
     assert code == 1, out + err
     assert "OTELSVC_CARDINALITY_LIMIT='lots'" in out and "OTEL_EXPORTER_OTLP_HEADERS=<redacted>" in out
     assert _line(out, "metrics_token").split()[1:] == ["<redacted>", "OTELSVC_METRICS_TOKEN"]

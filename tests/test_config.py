@@ -103,8 +103,12 @@ def test_strict_sources_are_all_listed_with_name_and_value() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"shutdown_timeout": "soon", "prometheus": "localhost"}, env=env)
     message = str(info.value)
-    for needle in ("OTELSVC_CARDINALITY_LIMIT='lots'", "OTELSVC_READ_TIMEOUT='-5'", "shutdown_timeout='soon'",
-                   "prometheus='localhost'"):
+    for needle in (
+        "OTELSVC_CARDINALITY_LIMIT='lots'",
+        "OTELSVC_READ_TIMEOUT='-5'",
+        "shutdown_timeout='soon'",
+        "prometheus='localhost'",
+    ):
         assert needle in message
     assert isinstance(info.value, ValueError)
     assert len(info.value.problems) == 4
@@ -169,22 +173,25 @@ def test_spec_booleans_true_and_false_any_case_without_warning() -> None:
     assert s.sdk_disabled is False and warnings == warnings2 == []
 
 
-@pytest.mark.parametrize(("variable", "value", "field"), [
-    ("OTEL_PROPAGATORS", "tracecontext,nosuchthing", "propagators"),
-    ("OTEL_TRACES_SAMPLER", "jaeger_remote", "sampler"),
-    ("OTEL_TRACES_SAMPLER_ARG", "half", "sampler_arg"),
-    ("OTEL_TRACES_SAMPLER_ARG", "1.5", "sampler_arg"),
-    ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", "otlp_metrics"),
-    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "otlp_metrics"),
-    ("OTEL_TRACES_EXPORTER", "zipkin", "traces_exporters"),
-    ("OTEL_METRICS_EXPORTER", "otlp,none", "metrics_exporters"),
-    ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sideways", "temporality"),
-    ("OTEL_RESOURCE_ATTRIBUTES", "a=1,novalue", "resource_attributes"),
-    ("OTEL_RESOURCE_ATTRIBUTES", "a=%FF", "resource_attributes"),
-    ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes", "exemplar_filter"),
-    ("OTEL_LOGS_EXPORTER", "syslog", "logs_exporters"),
-    ("OTEL_BLRP_SCHEDULE_DELAY", "0", "blrp_schedule_delay"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("OTEL_PROPAGATORS", "tracecontext,nosuchthing", "propagators"),
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote", "sampler"),
+        ("OTEL_TRACES_SAMPLER_ARG", "half", "sampler_arg"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5", "sampler_arg"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", "otlp_metrics"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "otlp_metrics"),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "traces_exporters"),
+        ("OTEL_METRICS_EXPORTER", "otlp,none", "metrics_exporters"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sideways", "temporality"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "a=1,novalue", "resource_attributes"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "a=%FF", "resource_attributes"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes", "exemplar_filter"),
+        ("OTEL_LOGS_EXPORTER", "syslog", "logs_exporters"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "0", "blrp_schedule_delay"),
+    ],
+)
 def test_unsupported_values_warn_once_and_fall_back(variable: str, value: str, field: str) -> None:
     baseline = load_settings({}, env=OTLP)
     s, warnings = _warned({**OTLP, variable: value})
@@ -192,16 +199,26 @@ def test_unsupported_values_warn_once_and_fall_back(variable: str, value: str, f
     assert getattr(s, field) == getattr(baseline, field)
 
 
-@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_METRIC_EXPORT_TIMEOUT",
-                                      "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_BLRP_EXPORT_TIMEOUT"])
+@pytest.mark.parametrize(
+    "variable",
+    ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_METRIC_EXPORT_TIMEOUT", "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_BLRP_EXPORT_TIMEOUT"],
+)
 def test_zero_timeout_means_no_limit_and_large_values_are_allowed(variable: str) -> None:
     s, warnings = _warned({**OTLP, variable: "0"})
-    timeouts = [s.otlp_metrics.timeout if s.otlp_metrics else 0, s.export_timeout, s.bsp_export_timeout,
-                s.blrp_export_timeout]
+    timeouts = [
+        s.otlp_metrics.timeout if s.otlp_metrics else 0,
+        s.export_timeout,
+        s.bsp_export_timeout,
+        s.blrp_export_timeout,
+    ]
     assert warnings == [] and NO_LIMIT_SECONDS in timeouts
     s, warnings = _warned({**OTLP, variable: "86400000"})
-    assert warnings == [] and 86400.0 in [s.otlp_metrics.timeout if s.otlp_metrics else 0, s.export_timeout,
-                                          s.bsp_export_timeout, s.blrp_export_timeout]
+    assert warnings == [] and 86400.0 in [
+        s.otlp_metrics.timeout if s.otlp_metrics else 0,
+        s.export_timeout,
+        s.bsp_export_timeout,
+        s.blrp_export_timeout,
+    ]
 
 
 def test_percent_encoded_resource_key_gives_exactly_one_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,16 +244,24 @@ def test_a_bad_per_signal_variable_falls_back_to_the_shared_one() -> None:
     assert len(warnings) == 1 and warnings[0].startswith("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT='-1'")
 
 
-def test_every_bad_otel_variable_at_once_still_starts(monkeypatch: pytest.MonkeyPatch,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_every_bad_otel_variable_at_once_still_starts(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """Platform-set OTEL_* values never stop a service: a real guard starts and shuts down."""
     bad = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_TIMEOUT": "ten",
-        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "x", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "x",
-        "OTEL_EXPORTER_OTLP_HEADERS": "SECRETVALUE", "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_TRACES_SAMPLER": "xray", "OTEL_PROPAGATORS": "nope",
-        "OTEL_METRICS_EXEMPLAR_FILTER": "sometimes", "OTEL_SDK_DISABLED": "no",
-        "OTEL_RESOURCE_ATTRIBUTES": "broken", "OTEL_BSP_MAX_QUEUE_SIZE": "-1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "ten",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "x",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "x",
+        "OTEL_EXPORTER_OTLP_HEADERS": "SECRETVALUE",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        "OTEL_TRACES_SAMPLER": "xray",
+        "OTEL_PROPAGATORS": "nope",
+        "OTEL_METRICS_EXEMPLAR_FILTER": "sometimes",
+        "OTEL_SDK_DISABLED": "no",
+        "OTEL_RESOURCE_ATTRIBUTES": "broken",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "-1",
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sideways",
     }
     for name, value in bad.items():
@@ -288,10 +313,19 @@ def test_no_limit_timeouts_never_unbound_shutdown(protocol: str) -> None:
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
-        env = {"PATH": "/usr/bin:/bin", "OTEL_EXPORTER_OTLP_TIMEOUT": "0", "OTEL_METRIC_EXPORT_TIMEOUT": "0",
-               "OTEL_BSP_EXPORT_TIMEOUT": "0"}
-        proc = subprocess.run([sys.executable, "-c", NO_LIMIT, f"http://127.0.0.1:{silent.getsockname()[1]}",
-                               protocol], capture_output=True, text=True, timeout=60, env=env)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "0",
+            "OTEL_METRIC_EXPORT_TIMEOUT": "0",
+            "OTEL_BSP_EXPORT_TIMEOUT": "0",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", NO_LIMIT, f"http://127.0.0.1:{silent.getsockname()[1]}", protocol],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     assert proc.returncode == 0, proc.stderr
     _, ok, took = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT")).split()
     assert ok == "False" and float(took) < 1 + 5, proc.stdout
@@ -309,3 +343,19 @@ def test_exporter_modules_see_the_environment_again_after_a_build(monkeypatch: p
         assert "OTEL_EXPORTER_OTLP_HEADERS" not in vars(http_module)["os"].environ
         assert "PATH" in vars(grpc_module)["environ"]
     assert vars(grpc_module)["environ"] is os.environ and vars(http_module)["os"] is os
+
+
+def test_start_signature_is_typed_for_mypy() -> None:
+    """Each keyword of start() has a type: mypy rejects wrong types, unknown keywords and positionals."""
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "typing" / "start_misuse.py"
+    marked = {i for i, line in enumerate(fixture.read_text().splitlines(), start=1) if line.endswith("# error")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent", str(fixture)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    flagged = {int(line.split(":")[1]) for line in proc.stdout.splitlines() if ": error:" in line}
+    assert flagged == marked, proc.stdout

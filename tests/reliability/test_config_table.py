@@ -26,8 +26,7 @@ OTLP = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}
 ANY_TEXT = {"OTELSVC_SERVICE_NAME", "OTEL_SERVICE_NAME", "OTELSVC_SERVICE_VERSION", "OTEL_EXPORTER_PROMETHEUS_HOST"}
 
 # (row, variable) for every variable of the table, per-signal names expanded
-VARIABLES = [(r, v) for r in ROWS for signal in (SIGNALS if r.per_signal else (None,))
-             for v in r.variables_for(signal)]
+VARIABLES = [(r, v) for r in ROWS for signal in (SIGNALS if r.per_signal else (None,)) for v in r.variables_for(signal)]
 STRICT_VARIABLES = sorted({(r.name, v) for r, v in VARIABLES if not v.startswith("OTEL_") and v not in ANY_TEXT})
 OTEL_VARIABLES = sorted({(r.name, v) for r, v in VARIABLES if v.startswith("OTEL_") and v not in ANY_TEXT})
 _BY_NAME = {r.name: r for r in ROWS}
@@ -145,13 +144,17 @@ def test_blank_text_variables_count_as_unset(variable: str) -> None:
     assert settings == load_settings({}, env={})
 
 
-@pytest.mark.parametrize(("kwargs", "env", "source"), [
-    ({"tls_certfile": __file__}, {}, "tls_certfile"),
-    ({}, {"OTELSVC_TLS_KEYFILE": __file__}, "OTELSVC_TLS_KEYFILE"),
-    ({"export_timeout": 5}, {}, "export_timeout"),  # environment-only settings are not keywords
-    ({"sampler": "always_on"}, {}, "sampler"),
-    ({"metrics_tokn": "SECRETKEY"}, {}, "metrics_tokn"),  # a misspelt secret is named, never shown
-], ids=["cert-without-key", "key-without-cert", "env-only-keyword", "env-only-sampler", "unknown-keyword"])
+@pytest.mark.parametrize(
+    ("kwargs", "env", "source"),
+    [
+        ({"tls_certfile": __file__}, {}, "tls_certfile"),
+        ({}, {"OTELSVC_TLS_KEYFILE": __file__}, "OTELSVC_TLS_KEYFILE"),
+        ({"export_timeout": 5}, {}, "export_timeout"),  # environment-only settings are not keywords
+        ({"sampler": "always_on"}, {}, "sampler"),
+        ({"metrics_tokn": "SECRETKEY"}, {}, "metrics_tokn"),  # a misspelt secret is named, never shown
+    ],
+    ids=["cert-without-key", "key-without-cert", "env-only-keyword", "env-only-sampler", "unknown-keyword"],
+)
 def test_combination_errors_and_unknown_keywords(kwargs: dict[str, object], env: dict[str, str], source: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(kwargs, env=env)
@@ -159,13 +162,27 @@ def test_combination_errors_and_unknown_keywords(kwargs: dict[str, object], env:
     assert "SECRETKEY" not in str(info.value)
 
 
-@pytest.mark.parametrize(("env", "source", "check"), [
-    ({**OTLP, "OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"}, "OTEL_EXPORTER_OTLP_COMPRESSION",
-     lambda s: s.otlp_metrics.compression is None),
-    ({"OTEL_BSP_MAX_QUEUE_SIZE": "10", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "20"}, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-     lambda s: s.bsp_max_export_batch_size == 10),
-    ({"OTEL_BLRP_MAX_QUEUE_SIZE": "100"}, "OTEL_BLRP_MAX_QUEUE_SIZE", lambda s: s.blrp_max_export_batch_size == 100),
-], ids=["deflate-over-grpc", "batch-over-queue", "default-batch-over-small-queue"])
+@pytest.mark.parametrize(
+    ("env", "source", "check"),
+    [
+        (
+            {**OTLP, "OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"},
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            lambda s: s.otlp_metrics.compression is None,
+        ),
+        (
+            {"OTEL_BSP_MAX_QUEUE_SIZE": "10", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "20"},
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            lambda s: s.bsp_max_export_batch_size == 10,
+        ),
+        (
+            {"OTEL_BLRP_MAX_QUEUE_SIZE": "100"},
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+            lambda s: s.blrp_max_export_batch_size == 100,
+        ),
+    ],
+    ids=["deflate-over-grpc", "batch-over-queue", "default-batch-over-small-queue"],
+)
 def test_combination_warnings(env: dict[str, str], source: str, check: object) -> None:
     resolution = resolve({}, env=env)
     assert resolution.errors == () and [w.source for w in resolution.warnings] == [source]
@@ -181,8 +198,9 @@ def test_validated_even_when_sdk_disabled_and_before_any_thread(monkeypatch: pyt
     assert threading.active_count() == threads
 
 
-def test_bad_prometheus_host_variable_fails_start_naming_the_address(monkeypatch: pytest.MonkeyPatch,
-                                                                     tmp_path: Path) -> None:
+def test_bad_prometheus_host_variable_fails_start_naming_the_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """OTEL_EXPORTER_PROMETHEUS_HOST takes any text; a host that cannot be bound fails start()."""
     monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "256.0.0.1")
     monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
