@@ -98,6 +98,14 @@ class Settings:
     bsp_max_queue_size: int
     bsp_max_export_batch_size: int
     span_buffer_size: int
+    attribute_count_limit: int
+    attribute_value_length_limit: int | None
+    span_attribute_count_limit: int | None
+    span_attribute_value_length_limit: int | None
+    span_event_count_limit: int
+    span_link_count_limit: int
+    event_attribute_count_limit: int | None
+    link_attribute_count_limit: int | None
     logs_exporters: tuple[str, ...]
     blrp_schedule_delay: float
     blrp_export_timeout: float

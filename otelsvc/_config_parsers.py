@@ -24,6 +24,7 @@ __all__ = [
     "attributes",
     "choice",
     "choices",
+    "count",
     "endpoint",
     "existing_file",
     "headers",
@@ -139,6 +140,16 @@ def _positive_int(value: Any) -> int:
 
 
 positive_int = Parser(_positive_int, "whole number (> 0)", "0")
+
+
+def _count(value: Any) -> int:
+    text = _text(value)
+    if not text.isdigit():
+        raise ValueError("must be a whole number (0 or more)")
+    return int(text)
+
+
+count = Parser(_count, "whole number (>= 0)", "-1")
 
 
 def _any_text(value: Any) -> str:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import ExemplarFilter
     from opentelemetry.sdk.metrics.export import MetricReader
-    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace import SpanLimits, SpanProcessor
 
     from otelsvc._config import Settings
 
-__all__ = ["console_metric_reader", "console_span_processor", "exemplar_filter"]
+__all__ = ["console_metric_reader", "console_span_processor", "exemplar_filter", "span_limits"]
 
 
 def console_metric_reader(settings: Settings) -> MetricReader | None:
@@ -52,3 +52,31 @@ def exemplar_filter(settings: Settings) -> ExemplarFilter:
 
     filters = {"always_on": AlwaysOnExemplarFilter, "always_off": AlwaysOffExemplarFilter}
     return filters.get(settings.exemplar_filter, TraceBasedExemplarFilter)()
+
+
+def span_limits(settings: Settings) -> SpanLimits:
+    """The ``OTEL_*_LIMIT`` variables as parsed, every limit given (an unset one makes the SDK read, and
+    raise on, the variable itself); a specific limit falls back to the general attribute one."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    count = settings.attribute_count_limit
+    length = settings.attribute_value_length_limit
+    span_length = settings.span_attribute_value_length_limit
+    return SpanLimits(
+        max_attributes=count,
+        max_events=settings.span_event_count_limit,
+        max_links=settings.span_link_count_limit,
+        max_span_attributes=count
+        if settings.span_attribute_count_limit is None
+        else settings.span_attribute_count_limit,
+        max_event_attributes=count
+        if settings.event_attribute_count_limit is None
+        else settings.event_attribute_count_limit,
+        max_link_attributes=count
+        if settings.link_attribute_count_limit is None
+        else settings.link_attribute_count_limit,
+        max_attribute_length=SpanLimits.UNSET if length is None else length,
+        max_span_attribute_length=(
+            span_length if span_length is not None else SpanLimits.UNSET if length is None else length
+        ),
+    )

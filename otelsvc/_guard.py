@@ -123,7 +123,7 @@ class ProviderGuard:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         from otelsvc._exporters import MetricPushProxy, SpanPushProxy, build_metric_exporter, build_span_exporter
-        from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter
+        from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
 
         self.resource = build_resource(settings)
@@ -161,7 +161,8 @@ class ProviderGuard:
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider
-        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False)
+        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False,
+                                            span_limits=span_limits(settings))
         if settings.otlp_traces is not None:
             tsig = settings.otlp_traces
             health = self.exporters["spans"] = ExporterHealth("spans", tsig.endpoint)

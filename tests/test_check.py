@@ -60,7 +60,8 @@ def test_closed_port_is_an_error_within_the_timeout(protocol: str) -> None:
         "1",
     )
     assert code == 1, out + err
-    assert "failed after" in _line(out, "otlp metrics:") and "failed after" in _line(out, "otlp traces:")
+    for signal in ("metrics", "traces"):  # refused at once, or (on a loaded machine) cut at the bound
+        assert any(word in _line(out, f"otlp {signal}:") for word in ("failed after", "no answer within")), out
     assert "result: 2 error(s)" in out
 
 

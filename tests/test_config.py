@@ -263,6 +263,8 @@ def test_every_bad_otel_variable_at_once_still_starts(
         "OTEL_RESOURCE_ATTRIBUTES": "broken",
         "OTEL_BSP_MAX_QUEUE_SIZE": "-1",
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sideways",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT": "-1",  # raised from the SDK's TracerProvider
+        "OTEL_ATTRIBUTE_COUNT_LIMIT": "lots",
     }
     for name, value in bad.items():
         monkeypatch.setenv(name, value)
@@ -359,3 +361,21 @@ def test_start_signature_is_typed_for_mypy() -> None:
     )
     flagged = {int(line.split(":")[1]) for line in proc.stdout.splitlines() if ": error:" in line}
     assert flagged == marked, proc.stdout
+
+
+def test_span_limits_reach_the_tracer_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_ATTRIBUTE_COUNT_LIMIT", "3")
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2")
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")
+    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "1")
+    guard = otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False)
+    try:
+        with guard.tracer("t").start_as_current_span("s") as span:
+            span.set_attributes({"b": 2, "c": 3, "a": "long value"})  # the oldest ("b") is dropped
+            span.add_event("first", {"x": 1, "y": 2, "z": 3, "w": 4})
+            span.add_event("second")
+        ended: Any = span
+        assert dict(ended.attributes) == {"c": 3, "a": "long"}
+        assert [e.name for e in ended.events] == ["second"] and len(ended.events[0].attributes) == 0
+    finally:
+        guard.shutdown()
