@@ -187,8 +187,12 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str] | None = None, ou
         errors += problem is not None
     for signal in SIGNALS:
         sig: OtlpSignal | None = getattr(settings, f"otlp_{signal}")
+        exporters: tuple[str, ...] = getattr(settings, f"{signal}_exporters")
+        if "console" in exporters:
+            say(f"console {signal}: printed to stdout" + (" once the logs provider lands" if signal == "logs" else ""))
         if sig is None:
-            say(f"otlp {signal}: off")
+            why = "no endpoint" if "otlp" in exporters else f"OTEL_{signal.upper()}_EXPORTER={','.join(exporters)}"
+            say(f"otlp {signal}: off ({why})")
             continue
         if signal == "logs":
             say(f"otlp logs: {sig.endpoint} ({sig.protocol}) configured; not used until the logs provider lands")
