@@ -67,13 +67,19 @@ def test_closed_port_is_an_error_within_the_timeout(protocol: str) -> None:
 
 def test_warnings_only_exit_zero_and_are_listed_once() -> None:
     code, out, err = _check(
-        {"OTEL_SDK_DISABLED": "yes", "OTEL_EXPORTER_OTLP_TIMEOUT": "soon", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "5000"}
+        {
+            "OTEL_SDK_DISABLED": "yes",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "soon",
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "5000",
+            "OTEL_TRACES_EXPORTER": "console",
+        }
     )
     assert code == 0, out + err
     assert "warnings: 2" in out
     assert out.count("OTEL_EXPORTER_OTLP_TIMEOUT='soon'") == 1 and "OTEL_SDK_DISABLED='yes'" in out
     assert _line(out, "otlp_metrics.timeout").split()[1:] == ["5", "s", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"]
     assert _line(out, "otlp_traces.timeout").split()[1:] == ["10", "s", "default"]
+    assert "console traces: printed to stdout" in out and "otlp traces: off (OTEL_TRACES_EXPORTER=console)" in out
     assert "result: ok (2 warning(s))" in out
 
 
