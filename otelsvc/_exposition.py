@@ -1,11 +1,13 @@
-"""Prometheus text rendering that matches the OTel Prometheus exporter byte for byte, only faster.
+"""Prometheus text rendering that matches the OTel Prometheus exporter byte for byte, only faster
+(except for the deviations listed and tested in docs/performance.md and tests/test_exposition.py).
 
 The OTel exporter turns every point into prometheus_client sample objects and then into text; at
 tens of thousands of series that dominates a scrape. This module writes the same text directly:
 names, units, ``target_info``, the ``otel_scope_*`` labels, label order, escaping and number format
 all follow ``opentelemetry.exporter.prometheus`` and ``prometheus_client.generate_latest`` (a test
 holds the two side by side). Handle-recorded series are rendered straight from their handles with
-label text cached per handle.
+label text cached per handle. A metric that fails to render is left out of the scrape (logged once,
+counted), never the whole scrape.
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
         for key, value in chain(scope_attrs.items(), (point.attributes or {}).items()):
             label = sanitize_attribute(key)
             if label == "le" and kind == "histogram":
-                label = RENAMED_LE  # a deviation: upstream writes le twice, which parsers reject
+                label = RENAMED_LE  # a deviation: upstream keeps it on _count/_sum only (docs/performance.md)
             keys.add(label)
             labels[label] = _label_value(value)
         rows.append(labels)
