@@ -7,7 +7,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otelsvc import _process_hooks, _sdk_internals
 from otelsvc._bridge import Bridge, HandleInstrument
-from otelsvc._config import Settings, load_settings
+from otelsvc._config import Settings
 from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._health import ExporterHealth, Lifecycle, State
@@ -34,17 +33,7 @@ if TYPE_CHECKING:
     from otelsvc._prometheus import PrometheusReader
     from otelsvc._server import TelemetryServer
 
-__all__ = ["ProviderGuard", "start"]
-
-
-def start(**settings: Any) -> ProviderGuard:
-    """Start telemetry for this process and return its guard.
-
-    Settings are keywords (see the README's table); unset ones come from ``OTELSVC_*`` then the
-    standard ``OTEL_*`` variables, then defaults. Raises ``ConfigError`` listing every bad setting
-    before any thread or socket exists.
-    """
-    return ProviderGuard(load_settings(settings))
+__all__ = ["ProviderGuard"]
 
 
 def _sampler(settings: Settings) -> Any:
@@ -129,6 +118,7 @@ class ProviderGuard:
     def _build(self, settings: Settings, extra_readers: Sequence[MetricReader]) -> None:
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
+        from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
 
         self.resource = build_resource(settings)
@@ -141,12 +131,20 @@ class ProviderGuard:
         for pipeline in self.pipelines:
             readers.extend(pipeline.metric_readers())
         readers.extend(extra_readers)
+        console_reader = console_metric_reader(settings)
+        if console_reader is not None:
+            readers.append(console_reader)
         self._readers = readers
-        provider = SdkMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
+        provider = SdkMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
+                                    exemplar_filter=exemplar_filter(settings))
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider
-        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False)
+        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False,
+                                            span_limits=span_limits(settings))
+        console_spans = console_span_processor(settings)
+        if console_spans is not None:
+            tracer_provider.add_span_processor(console_spans)
         self.tracer_provider = tracer_provider
         for pipeline in self.pipelines:
             pipeline.attach(provider, tracer_provider)
@@ -421,7 +419,9 @@ class ProviderGuard:
 
 def _refuse_missing_features(settings: Settings, sdk: _sdk_internals.SdkSupport) -> None:
     """A ConfigError for a setting this SDK release cannot honour."""
-    default = next(f.default for f in fields(Settings) if f.name == "cardinality_limit")
+    from otelsvc._config_table import row
+
+    default = row("cardinality_limit").default
     if not sdk.cardinality_limits and settings.cardinality_limit != default:
         from importlib.metadata import version
 

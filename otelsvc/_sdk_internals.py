@@ -318,13 +318,13 @@ def openmetrics_available() -> bool:
     return check().has("openmetrics_collector")
 
 
-def openmetrics_collector() -> Any:
+def openmetrics_collector(disable_target_info: bool = False) -> Any:
     """A fresh ``_CustomCollector`` of the OTel Prometheus exporter, or None when it cannot be used."""
     if not check().has("openmetrics_collector"):
         return None
     from opentelemetry.exporter.prometheus import _CustomCollector
 
-    return _CustomCollector()
+    return _CustomCollector(disable_target_info=disable_target_info)
 
 
 # -- the self-check -----------------------------------------------------------------------------------
@@ -449,12 +449,13 @@ def _check_openmetrics_collector() -> None:
 
     provider, reader = _probe()
     provider.get_meter("probe").create_counter("c").add(2)
-    collector = _CustomCollector()
+    collector = _CustomCollector(disable_target_info=True)
     data = reader.read()
     assert data is not None
     collector.add_metrics_data(data)
     families = list(collector.collect())
-    _expect(any(s.name == "c_total" and s.value == 2 for f in families for s in f.samples),
+    _expect(any(s.name == "c_total" and s.value == 2 for f in families for s in f.samples)
+            and not any(f.name == "target" for f in families),
             "the collector does not turn a collection into metric families")
     provider.shutdown()
 
