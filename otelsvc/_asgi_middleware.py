@@ -65,9 +65,8 @@ class HttpMetricsMiddleware:
             semconv = not native_metrics
             if native_spans:
                 spans = None
-        endpoint = metrics.labels_for(None, route_path)[1]
-        method = scope["method"]
-        record = metrics.start(method, scope.get("scheme", "http"), endpoint, semconv)
+        endpoint = metrics.labels_for(None, route_path)[1] if metrics.prefix_rules else "other"
+        record = metrics.start(scope["method"], scope.get("scheme", "http"), endpoint, semconv)
         span: SpanScope | None = spans.start_asgi(scope, record.method) if spans is not None else None
         status = 0
         error: str | None = None

@@ -119,7 +119,10 @@ class StarletteRoutes:
 
     def is_telemetry(self, scope: Mapping[str, Any], route_path: str) -> bool:
         """True when the request goes to a mounted otelsvc TelemetryApp."""
-        for prefix in self.telemetry_prefixes(scope.get("app")):
+        app = scope.get("app")
+        if app is None:
+            return False
+        for prefix in self.telemetry_prefixes(app):
             if route_path == prefix or route_path.startswith(prefix + "/"):
                 return True
         return False
