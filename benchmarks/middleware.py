@@ -18,6 +18,7 @@ the bare app.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import socket
@@ -192,7 +193,7 @@ def bench_in_process(quick: bool, row: ROW) -> None:
         for routes in (5, 100):
             path = f"/r{routes - 1}/abc"
             apps = {v: fastapi_app(routes, v, guard) for v in asgi_variants}
-            medians = _medians(apps, lambda app, path=path: _asgi_per_request(app, path, n), repeat)
+            medians = _medians(apps, functools.partial(_asgi_per_request, path=path, n=n), repeat)
             base = medians["none"]
             print(f"  FastAPI {routes} routes: bare app {base * 1e6:.1f} us/request")
             over = {v: (medians[v] - base) * 1e6 for v in asgi_variants if v != "none"}
@@ -210,7 +211,7 @@ def bench_in_process(quick: bool, row: ROW) -> None:
         for routes in (5, 100):
             path = f"/r{routes - 1}/abc"
             wsgi = {v: flask_app(routes, v, guard) for v in ("none", "otelsvc", "otelsvc+spans")}
-            medians = _medians(wsgi, lambda app, path=path: _wsgi_per_request(app, path, n), repeat)
+            medians = _medians(wsgi, functools.partial(_wsgi_per_request, path=path, n=n), repeat)
             base = medians["none"]
             print(f"  Flask {routes} routes: bare app {base * 1e6:.1f} us/request")
             row(f"WSGI overhead, spans off, {routes} routes", (medians["otelsvc"] - base) * 1e6, 5.0, "us",
