@@ -186,8 +186,8 @@ def test_flask_under_a_wsgi_server_continues_the_trace(traced: tuple[TestingGuar
     assert seen["span"].span_id == span.context.span_id
     attrs = dict(span.attributes or {})
     assert attrs["network.protocol.version"] == "1.1" and attrs["server.port"] == server.server_port
-    crash = spans["GET /crash"]
-    assert crash.status.status_code is StatusCode.ERROR and (crash.attributes or {})["error.type"] == "500"
+    crashed = spans["GET /crash"]
+    assert crashed.status.status_code is StatusCode.ERROR and (crashed.attributes or {})["error.type"] == "500"
     routes = {(a.get("http.route"), a["http.response.status_code"]) for a, _ in
               guard.series("http.server.request.duration")}
     assert routes == {("/orders/<int:oid>", 200), ("/crash", 500)}
