@@ -22,7 +22,6 @@ import functools
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
