@@ -54,7 +54,7 @@ class StarletteRoutes:
 
     def __init__(self) -> None:
         self._prefixes: dict[int, tuple[Any, Any]] = {}
-        self._telemetry: dict[int, tuple[Any, int, tuple[str, ...]]] = {}
+        self._telemetry: dict[int, tuple[Any, Any, int, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def template(self, scope: Mapping[str, Any], entry_root: str, app: Any) -> str | None:
@@ -103,18 +103,19 @@ class StarletteRoutes:
         return None if value is _AMBIGUOUS else str(value)
 
     def telemetry_prefixes(self, app: Any) -> tuple[str, ...]:
-        """The paths at which an otelsvc TelemetryApp is mounted in ``app`` (re-read when routes change)."""
-        routes = _routes_of(app)
-        if not routes:
-            return ()
+        """The paths at which an otelsvc TelemetryApp is mounted in ``app``; re-read when its route list
+        changes length (routes are added in place), so a request costs two identity checks."""
         cached = self._telemetry.get(id(app))
-        if cached is not None and cached[0] is app and cached[1] == len(routes):
-            return cached[2]
+        if cached is not None and cached[0] is app and len(cached[1]) == cached[2]:
+            return cached[3]
+        routes = _routes_of(app)
+        if routes is None:
+            routes = []
         prefixes = tuple(
             str(prefix) + str(node.path) for node, prefix in _walk(routes, "", set())
             if getattr(getattr(node, "app", None), "otelsvc_telemetry", False) and getattr(node, "path", None)
         )
-        self._telemetry[id(app)] = (app, len(routes), prefixes)
+        self._telemetry[id(app)] = (app, routes, len(routes), prefixes)
         return prefixes
 
     def is_telemetry(self, scope: Mapping[str, Any], route_path: str) -> bool:
