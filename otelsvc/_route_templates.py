@@ -35,6 +35,16 @@ def _children(node: Any) -> tuple[str, Any] | None:
     path = getattr(node, "path", None)
     if routes is None or path is None:
         return None
+    if not routes:
+        # A Mount of an app wrapped in middleware: its routes are on the app inside.
+        inner = getattr(node, "app", None)
+        for _ in range(16):
+            if inner is None:
+                break
+            found = _routes_of(inner)
+            if found:
+                return str(path), found
+            inner = getattr(inner, "app", None)
     return str(path), routes
 
 
@@ -86,20 +96,25 @@ class StarletteRoutes:
         endpoint = scope.get("endpoint")
         if endpoint is None or scope.get("root_path", "") == entry_root:
             return None
-        for node, prefix in _walk(_routes_of(app), "", set()):
-            if getattr(node, "app", None) is endpoint and getattr(node, "path", None) is not None:
-                return f"{prefix}{node.path}"
-        return None
+        cached = self._prefixes.get(id(endpoint))
+        if cached is not None and cached[0] is endpoint:
+            return None if cached[1] is _AMBIGUOUS else str(cached[1])
+        found = {f"{prefix}{node.path}" for node, prefix in _walk(_routes_of(app), "", set())
+                 if getattr(node, "app", None) is endpoint and getattr(node, "path", None) is not None}
+        return self._remember(endpoint, found)
 
     def _prefix(self, leaf: Any, app: Any) -> str | None:
         cached = self._prefixes.get(id(leaf))
         if cached is not None and cached[0] is leaf:
             return None if cached[1] is _AMBIGUOUS else str(cached[1])
-        found = {prefix for node, prefix in _walk(_routes_of(app), "", set()) if node is leaf}
+        return self._remember(leaf, {prefix for node, prefix in _walk(_routes_of(app), "", set()) if node is leaf})
+
+    def _remember(self, key: Any, found: set[str]) -> str | None:
+        """Cache the one answer found for ``key`` (none or several: unknown, recorded unmatched)."""
         value: Any = found.pop() if len(found) == 1 else _AMBIGUOUS
         with self._lock:
             if len(self._prefixes) < 10_000:
-                self._prefixes[id(leaf)] = (leaf, value)
+                self._prefixes[id(key)] = (key, value)
         return None if value is _AMBIGUOUS else str(value)
 
     def telemetry_prefixes(self, app: Any) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from opentelemetry.semconv.attributes import (
 )
 from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, Router
@@ -219,6 +220,7 @@ def _fastapi_tree() -> FastAPI:
     ]))
     app.mount("/router/{r}", Router(routes=[Route("/x/{y}", plain)]))
     app.mount("/static", raw)
+    app.mount("/wrapped/{w}", GZipMiddleware(Starlette(routes=[Route("/p/{q}", plain)])))
     return app
 
 
@@ -228,9 +230,9 @@ def test_fastapi_included_routers_prefixes_mounts_nested(guard: TestingGuard) ->
     statuses = call(app, [("GET", p) for p in (
         "/items/1", "/v1/users/a", "/v2/users/b", "/v2/users/c", "/v1/orgs/o/teams/t/members/m",
         "/api/things/1", "/sub/s/users/d", "/sub/s/orgs/o/teams/t/members/m", "/tenants/acme/things/1",
-        "/tenants/acme/deep/q/leaf", "/router/r1/x/2", "/static/a/b.css", "/nowhere", "/tenants/acme/nothing",
+        "/tenants/acme/deep/q/leaf", "/router/r1/x/2", "/static/a/b.css", "/wrapped/w1/p/2", "/nowhere", "/tenants/acme/nothing",
     )])
-    assert statuses == [200] * 12 + [404, 404]
+    assert statuses == [200] * 13 + [404, 404]
     assert routes(guard) == {
         ("/items/{item_id}", 200): 1,
         ("/v1/users/{uid}", 200): 1,
@@ -243,6 +245,7 @@ def test_fastapi_included_routers_prefixes_mounts_nested(guard: TestingGuard) ->
         ("/tenants/{tenant}/deep/{d}/leaf", 200): 1,
         ("/router/{r}/x/{y}", 200): 1,
         ("/static", 200): 1,
+        ("/wrapped/{w}/p/{q}", 200): 1,
         (None, 404): 1,
         ("/tenants/{tenant}", 404): 1,
     }
