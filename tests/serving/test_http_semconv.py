@@ -230,7 +230,8 @@ def test_fastapi_included_routers_prefixes_mounts_nested(guard: TestingGuard) ->
     statuses = call(app, [("GET", p) for p in (
         "/items/1", "/v1/users/a", "/v2/users/b", "/v2/users/c", "/v1/orgs/o/teams/t/members/m",
         "/api/things/1", "/sub/s/users/d", "/sub/s/orgs/o/teams/t/members/m", "/tenants/acme/things/1",
-        "/tenants/acme/deep/q/leaf", "/router/r1/x/2", "/static/a/b.css", "/wrapped/w1/p/2", "/nowhere", "/tenants/acme/nothing",
+        "/tenants/acme/deep/q/leaf", "/router/r1/x/2", "/static/a/b.css", "/wrapped/w1/p/2",
+        "/nowhere", "/tenants/acme/nothing",
     )])
     assert statuses == [200] * 13 + [404, 404]
     assert routes(guard) == {
