@@ -87,14 +87,14 @@ class SpanScope:
         span = self.span
         if not span.is_recording():
             return
+        attrs: dict[str, Any] = {"http.response.status_code": status} if status else {}
         if route:
-            span.set_attribute("http.route", route)
+            attrs["http.route"] = route
             span.update_name(span_name(self.method, route))
-        if status:
-            span.set_attribute("http.response.status_code", status)
         if error or status >= 500:
-            span.set_attribute("error.type", error or str(status))
+            attrs["error.type"] = error or str(status)
             span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(attrs)
 
     def end(self) -> None:
         """Leave the span's context and end it (after the duration was recorded inside it)."""
