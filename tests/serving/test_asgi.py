@@ -23,10 +23,12 @@ from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
 from otelsvc.testing import TestingGuard, start_testing
 
 release = threading.Event()
+NO_NATIVE_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
 
 
 def build_app(guard: TestingGuard, root_path: str = "") -> FastAPI:
-    app = FastAPI(root_path=root_path)
+    # FastAPI's native telemetry off: another test in this worker may have set global providers.
+    app = FastAPI(root_path=root_path, telemetry=NO_NATIVE_TELEMETRY)
     api = APIRouter(prefix="/api")
 
     @app.get("/items/{item_id}")

@@ -37,6 +37,8 @@ from otelsvc.testing import TestingGuard, start_testing
 # The spec's attribute tables (semantic conventions 1.37, http-metrics.md and http-spans.md), with the
 # attribute types. Names come from the semconv package so a typo here fails too.
 STR, INT = str, int
+# FastAPI's native telemetry off: another test in this worker may have set global providers.
+NO_NATIVE_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
 DURATION_ATTRIBUTES: dict[str, type] = {
     http_attributes.HTTP_REQUEST_METHOD: STR, url_attributes.URL_SCHEME: STR, error_attributes.ERROR_TYPE: STR,
     http_attributes.HTTP_RESPONSE_STATUS_CODE: INT, http_attributes.HTTP_ROUTE: STR,
@@ -195,7 +197,7 @@ def _fastapi_tree() -> FastAPI:
     def thing(tid: str) -> dict[str, str]:
         return {"tid": tid}
 
-    app = FastAPI()
+    app = FastAPI(telemetry=NO_NATIVE_TELEMETRY)
 
     @app.get("/items/{item_id}")
     def item(item_id: int) -> dict[str, int]:
@@ -204,7 +206,7 @@ def _fastapi_tree() -> FastAPI:
     app.include_router(users, prefix="/v1")
     app.include_router(users, prefix="/v2")
     app.include_router(prefixed)
-    sub = FastAPI()
+    sub = FastAPI(telemetry=NO_NATIVE_TELEMETRY)
     sub.include_router(users, prefix="/s")
 
     async def plain(request: Request) -> PlainTextResponse:
