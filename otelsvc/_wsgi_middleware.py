@@ -21,27 +21,41 @@ if TYPE_CHECKING:
 __all__ = ["HttpMetricsMiddleware"]
 
 
-class _Body:
-    """The app's response body; finishing the request record when the server closes it."""
+class _Request:
+    """One request: the ``start_response`` the app gets (keeping the status) and the body the server
+    gets (finishing the record when the server closes it). One object, so a request allocates little."""
 
-    def __init__(self, body: Iterable[bytes], done: Callable[[str | None], None]) -> None:
-        self._body = body
-        self._done = done
+    __slots__ = ("_start_response", "body", "done", "status")
+
+    def __init__(self, start_response: StartResponse, done: Callable[[_Request, str | None], None]) -> None:
+        self._start_response = start_response
+        self.body: Iterable[bytes] = ()
+        self.done = done
+        self.status = 500
+
+    def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
+        try:
+            self.status = int(status_line[:3])
+        except ValueError:
+            self.status = 500
+        if exc_info:
+            return self._start_response(status_line, headers, exc_info)
+        return self._start_response(status_line, headers)
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from self._body
+            yield from self.body
         except BaseException as exc:
-            self._done(type(exc).__name__)
+            self.done(self, type(exc).__name__)
             raise
 
     def close(self) -> None:
         try:
-            close = getattr(self._body, "close", None)
+            close = getattr(self.body, "close", None)
             if close is not None:
                 close()
         finally:
-            self._done(None)
+            self.done(self, None)
 
 
 class HttpMetricsMiddleware:
@@ -85,45 +99,38 @@ class HttpMetricsMiddleware:
         metrics = self.metrics
         if metrics.excluded(path):
             return self.app(environ, start_response)
-        endpoint = metrics.labels_for(None, path)[1]
+        endpoint = metrics.labels_for(None, path)[1] if metrics.prefix_rules else "other"
         record = metrics.start(environ.get("REQUEST_METHOD", "GET"), environ.get("wsgi.url_scheme", "http"), endpoint)
         span: SpanScope | None = self.spans.start_wsgi(environ, record.method) if self.spans is not None else None
         protocol = environ.get("SERVER_PROTOCOL", "")
         protocol = protocol[5:] if protocol.startswith("HTTP/") else ""
-        status = [500]
         started = time.perf_counter()
 
-        def done(error: str | None) -> None:
+        def done(request: _Request, error: str | None) -> None:
             seconds = time.perf_counter() - started
             route, endpoint = metrics.labels_for(self._template(environ), path)
             if span is None:
-                metrics.finish(record, route, endpoint, status[0], error, seconds, protocol)
+                metrics.finish(record, route, endpoint, request.status, error, seconds, protocol)
                 return
             if record.finished:
                 return
-            span.finish(route, status[0], error)
+            span.finish(route, request.status, error)
             # The body is closed outside the app call: make the span current again while recording.
             token = otel_context.attach(trace.set_span_in_context(span.span))
             try:
-                metrics.finish(record, route, endpoint, status[0], error, seconds, protocol)
+                metrics.finish(record, route, endpoint, request.status, error, seconds, protocol)
             finally:
                 otel_context.detach(token)
                 span.span.end()
 
-        def recording_start_response(status_line: str, headers: Any, exc_info: Any = None) -> Any:
-            try:
-                status[0] = int(status_line[:3])
-            except ValueError:
-                status[0] = 500
-            return start_response(status_line, headers, exc_info) if exc_info else start_response(status_line, headers)
-
+        request = _Request(start_response, done)
         try:
-            body = self.app(environ, recording_start_response)
+            request.body = self.app(environ, request.start_response)
         except BaseException as exc:
             if span is not None:
                 otel_context.detach(span.token)  # type: ignore[arg-type]
-            done(type(exc).__name__)
+            done(request, type(exc).__name__)
             raise
         if span is not None:
             otel_context.detach(span.token)  # type: ignore[arg-type]
-        return _Body(body, done)
+        return request
