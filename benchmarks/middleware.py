@@ -9,8 +9,9 @@ starlette-exporter, the OTel contrib ASGI middleware and FastAPI's native teleme
 providers with a Prometheus reader and a span processor that drops spans, as otelsvc has).
 
 Under a server: uvicorn, one worker, on a trivial route, loaded with ``wrk`` on loopback
-(``apt-get install wrk``; ``hey`` or ``oha`` are used when wrk is missing), throughput beside
-the bare app.
+(``apt-get install wrk``; ``hey`` or ``oha`` are used when wrk is missing): requests per second
+beside the bare app, and the server process's CPU seconds per request served (its inverse is the
+throughput of the one CPU-bound worker, steadier than wall-clock rates on a shared machine).
 
     python -m benchmarks --only middleware [--quick]
     pip install -e '.[bench]'   # the other middlewares
@@ -292,6 +293,14 @@ def _load_generator() -> list[str] | None:
     return None
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _requests_per_second(tool: str, url: str, seconds: int) -> float:
     if tool == "wrk":
         out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", url], capture_output=True, text=True,
@@ -328,6 +337,7 @@ def bench_server(quick: bool, row: ROW) -> None:
         if importlib.util.find_spec(module) is not None:
             variants.append(variant)
     rps: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(rounds):
         for variant in variants:
             port = _free_port()
@@ -343,20 +353,31 @@ def bench_server(quick: bool, row: ROW) -> None:
                         time.sleep(0.1)
                 url = f"http://127.0.0.1:{port}/ping"
                 _requests_per_second(tool, url, 1)  # warm-up
-                rps[variant].append(_requests_per_second(tool, url, seconds))
+                before = _cpu_seconds(proc.pid)
+                rate = _requests_per_second(tool, url, seconds)
+                rps[variant].append(rate)
+                cpu[variant].append((_cpu_seconds(proc.pid) - before) / (rate * seconds))
             finally:
                 proc.terminate()
                 proc.wait(10)
-    # Best round of each (the one least disturbed by other work on the machine), interleaved rounds.
+    # Two views: the best wrk round of each (the one least disturbed by other work on the machine),
+    # and the server's CPU seconds per request served (median of rounds), whose inverse is the
+    # throughput of the one CPU-bound worker: on a shared machine the steadier of the two.
     best = {variant: max(values) for variant, values in rps.items()}
-    print(f"  uvicorn, 1 worker, {tool} -c16, trivial route, best of {rounds} rounds of {seconds} s:")
+    per_request = {variant: statistics.median(values) for variant, values in cpu.items()}
+    print(f"  uvicorn, 1 worker, {tool} -c16, trivial route, {rounds} rounds of {seconds} s:")
     for variant in variants:
-        print(f"    {variant:<20} {best[variant]:>10,.0f} req/s  {best[variant] / best['none']:.2f}x of bare  "
-              f"(rounds: {', '.join(f'{v:,.0f}' for v in rps[variant])})")
+        print(f"    {variant:<20} best {best[variant]:>8,.0f} req/s = {best[variant] / best['none']:.2f}x of bare;"
+              f"  {per_request[variant] * 1e6:6.1f} us CPU/request = capacity "
+              f"{per_request['none'] / per_request[variant]:.2f}x of bare"
+              f"  (rounds: {', '.join(f'{v:,.0f}' for v in rps[variant])} req/s)")
     for variant in ("otelsvc", "otelsvc+spans"):
-        row(f"uvicorn req/s, {variant} (higher is better)", best[variant], best["none"], "req/s", "no middleware")
+        row(f"uvicorn req/s (best round), {variant}", best[variant], best["none"], "req/s", "no middleware")
+        row(f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request["none"] * 1e6, "us",
+            "no middleware")
         for other in variants[3:]:
-            row(f"uvicorn req/s, {variant} (higher is better)", best[variant], best[other], "req/s", other)
+            row(f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request[other] * 1e6, "us",
+                other)
 
 
 def bench_middleware(quick: bool, row: ROW) -> None:
