@@ -52,10 +52,13 @@ class HttpMetricsMiddleware:
         root = scope.get("root_path", "")
         route_path = path[len(root):] if root and path.startswith(root) else path
         metrics = self.metrics
-        if metrics.excluded(route_path) or (metrics.exclude_telemetry and self.routes.is_telemetry(scope, route_path)):
+        app = scope.get("app")
+        if metrics.excluded(route_path) or (
+            metrics.exclude_telemetry and app is not None and self.routes.telemetry_prefixes(app)
+            and self.routes.is_telemetry(scope, route_path)
+        ):
             await self.app(scope, receive, send)
             return
-        app = scope.get("app")
         semconv = True
         spans = self.spans
         if "fastapi.telemetry" in scope:
@@ -85,11 +88,19 @@ class HttpMetricsMiddleware:
             raise
         finally:
             seconds = time.perf_counter() - started
-            try:
-                template = self.routes.template(scope, root, app)
-            except Exception:
-                template = None
-            route, endpoint = metrics.labels_for(template, route_path)
+            matched = scope.get("route")
+            if matched is not None and not scope.get("fastapi") and scope.get("root_path", "") == root:
+                # The common case (a route of the app itself, no Mount crossed): its path is the template.
+                template = getattr(matched, "path", None)
+            else:
+                try:
+                    template = self.routes.template(scope, root, app)
+                except Exception:
+                    template = None
+            if template:
+                route = endpoint = template
+            else:
+                route, endpoint = metrics.labels_for(None, route_path)
             if not status:
                 status = 500
             if span is not None:
