@@ -204,10 +204,22 @@ class MetricPushProxy(MetricExporter):
         super().__init__(preferred_temporality=preferred_temporality, preferred_aggregation=preferred_aggregation)
         self._outcomes = _Outcomes(component, health)
         self._aborted = False
+        self._idle = threading.Condition()
+        self._in_flight = 0
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         if self._aborted:
             return MetricExportResult.FAILURE
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._export(metrics_data, timeout_millis)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _export(self, metrics_data: MetricsData, timeout_millis: float) -> MetricExportResult:
         try:
             result = self._inner.export(metrics_data, timeout_millis=timeout_millis)
         except Exception as exc:
@@ -218,6 +230,11 @@ class MetricPushProxy(MetricExporter):
         else:
             self._outcomes.failed("export failed (collector unreachable or refused the data)")
         return result
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no export is in flight (the reader's shutdown may return while one still is)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
@@ -236,6 +253,8 @@ class MetricPushProxy(MetricExporter):
     def renew(self, health: ExporterHealth) -> None:
         """A new exporter (a new channel) and health for a forked child, the exporter built at its first export."""
         self._outcomes.health = health
+        self._idle = threading.Condition()
+        self._in_flight = 0
         self._inner = _Lazy(self._factory)  # type: ignore[assignment]
         self._aborted = False
 
@@ -323,6 +342,13 @@ class SpanPushProxy(SpanExporter):
     def pending(self) -> int:
         """Spans waiting in the retry buffer."""
         return len(self._buffer)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no export is in flight."""
+        if not self._export_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._export_lock.release()
+        return True
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         if not self._buffer or self._aborted:

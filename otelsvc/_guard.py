@@ -334,15 +334,26 @@ class ProviderGuard:
         return ok
 
     def _provider_step(self, name: str, signal: Signal, run: Any) -> Step:
-        """Shutting down one provider; past the deadline its pipelines' exports in flight are abandoned."""
+        """Shutting down one provider and its pipelines' exports; past the deadline those are abandoned.
+
+        The SDK's reader shutdown gives up waiting for its export thread at its timeout and returns
+        while an export may still be in flight: the step lasts until that export is over, so an
+        export still running at the deadline is reported (and aborted) rather than cut off silently.
+        """
         pipelines = [p for p in self.pipelines if p.signal == signal]
         label = name + "".join(f" ({p.component})" for p in pipelines)
+
+        def shutdown() -> object:
+            outcome = run()
+            for pipeline in pipelines:
+                pipeline.wait_idle()
+            return outcome
 
         def abort() -> None:
             for pipeline in pipelines:
                 pipeline.abort()
 
-        return Step(label, run, abort if pipelines else None)
+        return Step(label, shutdown, abort if pipelines else None)
 
     def __enter__(self) -> ProviderGuard:
         return self

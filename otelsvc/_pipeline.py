@@ -54,6 +54,10 @@ class Pipeline(Protocol):
         """Give up on an export in flight (shutdown past its deadline)."""
         ...
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no export is in flight; False when one still is after ``timeout`` seconds."""
+        ...
+
     def after_fork(self, resource: Resource | None) -> None:
         """In a forked child: fresh health and exporter; ``resource`` when spans must be rewritten to it."""
         ...

@@ -68,6 +68,9 @@ class SpansPush:
     def abort(self) -> None:
         self.proxy.abort()
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self.proxy.wait_idle(timeout)
+
     def after_fork(self, resource: Resource | None) -> None:
         self.health = ExporterHealth(self.signal, self._sig.endpoint)
         self.proxy.renew(self.health)
