@@ -1,0 +1,81 @@
+"""Credentials in endpoint URLs never shown: /metadata, /health, log lines, ConfigError, reprs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import urllib.request
+
+import pytest
+from conftest import wait_until
+
+import otelsvc
+from otelsvc._redact import redact_text, redact_url
+
+SECRETS = ("pw-s3cr3t", "key-s3cr3t", "tok-s3cr3t", "plain-s3cr3t")
+ENDPOINT = "http://alice:pw-s3cr3t@127.0.0.1:{port}/?api_key=key-s3cr3t&token=tok-s3cr3t&region=plain-s3cr3t"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:p@h:4318/x?api_key=k&b=2", "http://<redacted>@h:4318/x?api_key=<redacted>&b=<redacted>"),
+        ("https://token@h/", "https://<redacted>@h/"),
+        ("https://h/?bare", "https://h/?<redacted>"),
+        ("http://127.0.0.1:4317", "http://127.0.0.1:4317"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert redact_url(shown) == shown
+    assert redact_text(f"failed to reach {url} (refused)") == f"failed to reach {shown} (refused)"
+
+
+def test_redact_text_finds_a_query_without_its_url() -> None:
+    assert redact_text("Max retries exceeded with url: /v1/metrics?api_key=k1 (x)") == (
+        "Max retries exceeded with url: /v1/metrics?api_key=<redacted> (x)"
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _assert_clean(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, (secret, text)
+
+
+def test_endpoint_credentials_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = ENDPOINT.format(port=_closed_port())
+    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=endpoint, otlp_protocol="http/protobuf",
+                          set_global=False, shutdown_timeout=1, export_interval=60)
+    try:
+        guard.counter("c").bind().add(1)
+        assert guard.force_flush(1.0) is False  # nothing listens: the push fails and is logged
+        base = guard.prometheus_url.rsplit("/", 1)[0]  # type: ignore[union-attr]
+        metadata = urllib.request.urlopen(base + "/metadata", timeout=5).read().decode()
+        assert "127.0.0.1" in json.loads(metadata)["exporters"]["metrics"]["endpoint"]
+
+        def health_with_error() -> str | None:
+            text: str = urllib.request.urlopen(base + "/health", timeout=5).read().decode()
+            return text if json.loads(text)["exporters"]["metrics"]["last_error"] else None
+
+        health = wait_until(health_with_error)
+        for text in (metadata, health, repr(guard.settings), caplog.text):
+            _assert_clean(text)
+    finally:
+        guard.shutdown(1.0)
+    _assert_clean(caplog.text)
+
+
+def test_config_error_redacts_endpoint_credentials() -> None:
+    with pytest.raises(otelsvc.ConfigError) as info:
+        otelsvc.start(otlp_endpoint="ftp://alice:pw-s3cr3t@h/?api_key=key-s3cr3t", prometheus=None)
+    _assert_clean(str(info.value))
+    _assert_clean(repr(info.value.problems))
+    assert "otlp_endpoint" in str(info.value)
