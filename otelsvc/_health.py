@@ -19,7 +19,11 @@ def _iso(ts: float | None) -> str | None:
 
 
 class Lifecycle:
-    """starting -> ok -> shutting_down -> shut_down; readable from any thread."""
+    """starting -> ok -> shutting_down -> shut_down; readable from any thread.
+
+    ``degraded`` is not a lifecycle step: the guard reports it in place of ``ok`` while its
+    built-in server cannot fully serve (``ProviderGuard.state``).
+    """
 
     STATES = ("starting", "ok", "shutting_down", "shut_down")
 
