@@ -150,11 +150,12 @@ class ProviderGuard:
                 component,
                 health,
             )
+            from otelsvc._delta_carry import carry_failed_deltas
             from otelsvc._prometheus import _CLASSES
 
             readers.append(
                 PeriodicExportingMetricReader(
-                    self._metric_proxy,
+                    carry_failed_deltas(self._metric_proxy, settings.temporality),
                     export_interval_millis=settings.export_interval * 1000,
                     export_timeout_millis=settings.export_timeout * 1000,
                     cardinality_limits={cls: settings.cardinality_limit for cls in _CLASSES},
