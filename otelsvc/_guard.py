@@ -155,7 +155,7 @@ class ProviderGuard:
 
             readers.append(
                 PeriodicExportingMetricReader(
-                    carry_failed_deltas(self._metric_proxy, settings.temporality),
+                    _process_hooks.QuietChildExporter(carry_failed_deltas(self._metric_proxy, settings.temporality)),
                     export_interval_millis=settings.export_interval * 1000,
                     export_timeout_millis=settings.export_timeout * 1000,
                     cardinality_limits={cls: settings.cardinality_limit for cls in _CLASSES},
