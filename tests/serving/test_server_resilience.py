@@ -199,7 +199,7 @@ def test_out_of_file_descriptors_backs_off_and_recovers(tmp_path: Path) -> None:
         cpu, state = child.stdout.readline().split()
         print(f"CPU of the child over 2 s out of descriptors: {cpu} s; state {state}")
         assert state == "degraded"
-        assert float(cpu) < 0.5  # a spinning accept loop burns about 2 s here
+        assert float(cpu) < 0.2  # a spinning accept loop burnt 0.63 s here on a loaded 2-core machine
         assert child.stdout.readline().strip() == "freed"
         assert waiting[0].recv(12) == b"HTTP/1.1 200"  # the request that waited in the backlog
         reply = _raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=10)
