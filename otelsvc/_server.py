@@ -215,7 +215,7 @@ class TelemetryServer:
         try:
             conn.settimeout(min(self._read_timeout, 1.0) if inline else self._read_timeout)
             if self._ssl is not None and not isinstance(raw, ssl.SSLSocket):
-                conn = self._ssl.wrap_socket(raw, server_side=True)
+                conn = self._handshake(raw, 1.0 if inline else self._read_timeout)
             with self._conns_lock:
                 self._conns.add(conn)
             buffer = b""
@@ -249,6 +249,31 @@ class TelemetryServer:
                 with contextlib.suppress(OSError):
                     conn.close()
             self._slots.release()
+
+    def _handshake(self, raw: socket.socket, limit: float) -> ssl.SSLSocket:
+        """The TLS handshake, bounded as a whole by ``limit`` (a client trickling its hello cannot
+        hold the slot longer, as with a request head)."""
+        assert self._ssl is not None
+        conn = self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        deadline = time.monotonic() + limit
+        conn.setblocking(False)
+        while True:
+            try:
+                conn.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                wanted = selectors.EVENT_READ
+            except ssl.SSLWantWriteError:
+                wanted = selectors.EVENT_WRITE
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                conn.close()
+                raise TimeoutError("TLS handshake timed out")
+            with selectors.DefaultSelector() as sel:
+                sel.register(conn, wanted)
+                sel.select(remaining)
+        conn.settimeout(self._read_timeout)
+        return conn
 
     def _read_head(self, conn: socket.socket, buffer: bytes, limit: float) -> tuple[bytes | None, bytes]:
         # The limit bounds the whole head, not each recv: a client trickling a byte at a time

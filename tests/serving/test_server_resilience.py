@@ -239,3 +239,40 @@ def test_tls_client_over_capacity_gets_no_plaintext(tmp_path: Path) -> None:
                 assert "WRONG_VERSION_NUMBER" not in str(info.value)
     finally:
         guard.shutdown()
+
+
+def test_tls_handshake_trickle_is_cut_off(tmp_path: Path) -> None:
+    """A TLS client trickling its hello one byte every 0.3 s (each well inside read_timeout) is cut
+    off after read_timeout (1 s): the handshake is bounded as a whole, like a request head."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_pem.write_to_path(str(keyfile))
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    guard = otelsvc.start(prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile),
+                          set_global=False, read_timeout=1)
+    try:
+        port = guard.prometheus_address[1]  # type: ignore[index]
+        hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 100
+        closed = False
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.settimeout(0.3)
+            for byte in hello:  # 33 s of trickle at most; the server must close long before
+                try:
+                    s.sendall(bytes([byte]))
+                    data = s.recv(100)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+                if not data or not data.startswith(b"\x16"):
+                    closed = True
+                    break
+        assert closed
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        with urllib.request.urlopen(guard.prometheus_url, context=context, timeout=5) as r:  # type: ignore[arg-type]
+            assert r.status == 200
+    finally:
+        guard.shutdown()
