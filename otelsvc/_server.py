@@ -24,6 +24,7 @@ import errno
 import queue
 import re
 import selectors
+import signal
 import socket
 import ssl
 import threading
@@ -46,6 +47,17 @@ _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
 _ACCEPTS_PER_WAKE = 64
+_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+            if hasattr(signal, name)}
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    """Block the usual process signals in this thread, so the kernel delivers them to a thread that
+    can run their Python handlers promptly (a program waiting in ``Event.wait()`` in the main
+    thread is only woken when the signal interrupts that thread)."""
+    if hasattr(signal, "pthread_sigmask"):
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
 
 
 class _Reject(Exception):
@@ -133,6 +145,7 @@ class TelemetryServer:
     # -- the accept thread ------------------------------------------------------------------------
 
     def _serve(self) -> None:
+        _leave_signals_to_the_main_thread()
         with selectors.DefaultSelector() as sel:
             loop = _AcceptLoop(self, sel)
             while not self._closed:
@@ -156,8 +169,6 @@ class TelemetryServer:
         except RuntimeError as exc:  # can't start new thread (a pids limit, memory)
             self._trouble("thread", f"cannot start a connection thread ({exc}); answering one request at a time")
             self._connection(conn, inline=True)
-            return
-        self._trouble("thread", None)
 
     def _refuse(self, conn: socket.socket) -> None:
         try:
@@ -169,6 +180,7 @@ class TelemetryServer:
     def _refuse_loop(self) -> None:
         """One thread answers every connection over the cap with 503 (TLS: a clean close), so refusals
         spawn nothing."""
+        _leave_signals_to_the_main_thread()
         while True:
             conn = self._refusals.get()
             if conn is None:
@@ -212,6 +224,10 @@ class TelemetryServer:
         thread). ``inline``: on the accept thread itself, one request, then close."""
         conn = raw
         kept = False
+        if not inline:
+            _leave_signals_to_the_main_thread()
+            if "thread" in self._troubles:  # a thread started: before this request is answered, say so
+                self._trouble("thread", None)
         try:
             conn.settimeout(min(self._read_timeout, 1.0) if inline else self._read_timeout)
             if self._ssl is not None and not isinstance(raw, ssl.SSLSocket):
