@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -76,3 +79,14 @@ def test_config_error_redacts_endpoint_credentials() -> None:
     _assert_clean(str(info.value))
     _assert_clean(repr(info.value.problems))
     assert "otlp_endpoint" in str(info.value)
+
+
+def test_otelsvc_check_redacts_endpoint_credentials() -> None:
+    """``python -m otelsvc check`` as users run it, the endpoint from the environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSVC_"))}
+    env = {**clean, "OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT.format(port=free_port()), "OTELSVC_PROMETHEUS": "off",
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    proc = subprocess.run([sys.executable, "-m", "otelsvc", "check", "--timeout", "1"], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert "otlp metrics: http://<redacted>@127.0.0.1:" in proc.stdout, proc.stdout
+    _assert_clean(proc.stdout + proc.stderr)
