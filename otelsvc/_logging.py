@@ -13,7 +13,7 @@ import os
 import threading
 import time
 
-from otelsvc._redact import redact_text
+from otelsvc._redact import redact_exporter_logs, redact_text
 
 __all__ = ["SdkLogRouter", "logger", "route_sdk_logs", "unroute_sdk_logs"]
 
@@ -76,6 +76,7 @@ _saved_propagate = True
 def route_sdk_logs() -> None:
     """Start routing the ``opentelemetry`` logger tree through the router (counted per guard)."""
     global _router, _users, _saved_propagate
+    redact_exporter_logs()
     with _lock:
         _users += 1
         if _users == 1:

@@ -7,10 +7,11 @@ text that may quote a URL (an exporter's error message) through ``redact_text``.
 
 from __future__ import annotations
 
+import logging
 import re
 import urllib.parse
 
-__all__ = ["REDACTED", "redact_text", "redact_url"]
+__all__ = ["REDACTED", "RedactingFilter", "redact_exporter_logs", "redact_text", "redact_url"]
 
 REDACTED = "<redacted>"
 # scheme://userinfo@ in free text; userinfo ends at the last "@" before the host part.
@@ -43,3 +44,41 @@ def redact_text(text: str) -> str:
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
     text = _QUERY_VALUE.sub(lambda m: f"{m.group('lead')}{REDACTED}", text)
     return _QUERY_BARE.sub(lambda m: f"{m.group('lead')}{REDACTED}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message with ``redact_text`` (the record still goes wherever it went)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+# The OTLP exporters' own loggers: their error lines quote the endpoint URL (urllib3's "Max retries
+# exceeded with url: /v1/metrics?api_key=..."). A filter on each one redacts the record where it is
+# made, so the line is clean whether otelsvc routes the SDK's logging at that moment or not (an
+# export abandoned at shutdown may still log after the routing is undone).
+_EXPORTER_LOGGERS = tuple(
+    "opentelemetry.exporter.otlp." + name
+    for name in (
+        "proto.grpc.exporter", "proto.grpc.metric_exporter", "proto.grpc.trace_exporter",
+        "proto.http._log_exporter", "proto.http._common", "proto.http.metric_exporter", "proto.http.trace_exporter",
+        "proto.common._internal", "proto.common._internal.metrics_encoder", "proto.common._internal.trace_encoder",
+        "common.http",
+    )
+)
+_FILTER = RedactingFilter()
+
+
+def redact_exporter_logs() -> None:
+    """Put the redacting filter on every OTLP exporter logger (idempotent, process-wide, permanent)."""
+    for name in _EXPORTER_LOGGERS:
+        target = logging.getLogger(name)
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)

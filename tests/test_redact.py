@@ -46,7 +46,7 @@ def _assert_clean(text: str) -> None:
 
 
 def test_endpoint_credentials_never_shown(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.5")  # each failed push ends (and is recorded) quickly
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")  # ms: each failed push ends (and is recorded) quickly
     caplog.set_level(logging.DEBUG)
     endpoint = ENDPOINT.format(port=free_port())  # nothing listens there
     guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=endpoint, otlp_protocol="http/protobuf",
@@ -67,10 +67,24 @@ def test_endpoint_credentials_never_shown(caplog: pytest.LogCaptureFixture, monk
             _assert_clean(text)
     finally:
         guard.shutdown(1.0)
-    # otelsvc's lines and the SDK's (urllib3's own DEBUG lines are its business)
+    # otelsvc's lines and the SDK's, routed or not (urllib3's own DEBUG lines are its business)
     lines = [r.getMessage() for r in caplog.records if r.name.startswith(("otelsvc", "opentelemetry"))]
     assert any("failed" in line for line in lines), lines
     _assert_clean("\n".join(lines))
+
+
+def test_exporter_log_lines_are_redacted_without_routing(caplog: pytest.LogCaptureFixture) -> None:
+    """An SDK exporter line logged while otelsvc does not route the SDK's logging (no guard, or an
+    abandoned export after shutdown) is redacted where it is made."""
+    from otelsvc._redact import redact_exporter_logs
+
+    redact_exporter_logs()
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("opentelemetry.exporter.otlp.proto.http.metric_exporter").warning(
+        "Transient error %s encountered", "Max retries exceeded with url: /v1/metrics?api_key=key-s3cr3t"
+    )
+    assert "api_key=<redacted>" in caplog.text
+    _assert_clean(caplog.text)
 
 
 def test_config_error_redacts_endpoint_credentials() -> None:

@@ -25,7 +25,7 @@ NAMES = ("outage.handle", "outage.handle.hist", "outage.sdk", "outage.sdk.hist",
 @pytest.fixture(autouse=True)
 def _delta(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.5")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")  # milliseconds
 
 
 def _received(rotel: Rotel) -> dict[str, float]:

@@ -72,8 +72,11 @@ def _wait_child(pid: int, timeout: float = 30.0) -> int:
 
 
 def test_idle_child_sends_nothing_and_a_recording_child_sends_its_runtime(rotel: Rotel) -> None:
-    guard = otelsvc.start(service_name="forky", prometheus=None, otlp_endpoint=rotel.grpc_endpoint,
-                          export_interval=3600, set_global=False, runtime_metrics=True)
+    # HTTP: what is tested is protocol-independent, and a gRPC channel used in a forked child can
+    # hang when the test process has other gRPC channels busy (earlier tests' abandoned exports).
+    guard = otelsvc.start(service_name="forky", prometheus=None, otlp_endpoint=rotel.http_endpoint,
+                          otlp_protocol="http/protobuf", export_interval=3600, set_global=False,
+                          runtime_metrics=True)
     handle = guard.counter("fork.idle.handle").bind()
     handle.add(5)
     parent_id = guard.resource.attributes["service.instance.id"]
