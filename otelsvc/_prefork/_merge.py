@@ -133,7 +133,8 @@ class Aggregate:
                     _add_points(points, series[4], kind == "histogram")
                 else:
                     for attrs, value in series[4].items():
-                        points[attrs + (label,)] = value
+                        slotted = (*attrs, label)
+                        points[slotted] = value
                 continue
             if mode == "sum":
                 _add_points(points, series[4], kind == "histogram")

@@ -140,6 +140,9 @@ class Root(Role):
         if self._record is not None:
             with contextlib.suppress(OSError):
                 self._record.unlink()
+        if self._sidecar is not None:  # the run is over: its lock file goes too
+            with contextlib.suppress(OSError):
+                self._sidecar.socket.with_suffix(".lock").unlink()
 
     def after_fork_in_child(self, guard: ProviderGuard) -> Role:
         if self.hub is None:
