@@ -25,7 +25,7 @@ from otelsvc._errors import ConfigError, SettingProblem
 __all__ = ["ProcessId", "alive", "base_dir", "hubs", "locked", "process_id", "remove_stale", "run_name"]
 
 ENV = "OTELSVC_PREFORK_DIR"
-_SOCKET_PATH_MAX = 100
+_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux
 
 
 @dataclass(frozen=True)
