@@ -9,7 +9,8 @@ import otelsvc
 from otelsvc.asgi import HttpMetricsMiddleware
 
 guard = otelsvc.start(service_name=os.environ.get("PREFORK_TEST_SERVICE", "prefork-test"), set_global=False)
-requests = guard.meter("prefork-test").create_counter("example.requests", unit="{request}", description="Requests served")
+requests = guard.meter("prefork-test").create_counter(
+    "example.requests", unit="{request}", description="Requests served")
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
