@@ -7,6 +7,7 @@ recycles with 4 workers (``pytest -m slow tests/prefork``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,3 +168,36 @@ def test_up_down_counts_only_live_workers_and_gauges_one_series_each(
     assert len(series) == len(got["pids"]) and all("worker_slot=" in labels for labels, _ in series), series
     assert {int(float(v)) for _, v in series} == got["pids"]
     assert json.dumps(sorted(got["slots"])) == "[0, 1]"
+
+
+def test_real_prometheus_sees_no_reset_through_recycles(
+    tmp_path: Path, prometheus_factory: Callable[..., Any]
+) -> None:
+    app_port, metrics_port = free_port(), free_port()
+    server = Server(gunicorn("sync", False, workers=4, max_requests=3)(app_port), app_port, metrics_port, tmp_path)
+    try:
+        assert wait_until(server.get, timeout=60, interval=0.2)  # the first request: the series exists from here
+        prom = prometheus_factory(f"127.0.0.1:{metrics_port}")
+        prom.wait_value("example_requests_total", lambda v: v == 1)
+        sent = 0
+        pids: set[int] = set()
+        for _ in range(6):  # batches across several scrapes, workers recycling every 3 requests
+            for _ in range(10):
+                pid = server.get()
+                assert pid is not None, server.output()
+                pids.add(pid)
+                sent += 1
+            time.sleep(0.5)  # let scrapes land between batches (Prometheus scrapes every second)
+        prom.wait_value("example_requests_total", lambda v: v == sent + 1)
+        time.sleep(1.5)
+        rows = prom.query("example_requests_total[10m]")
+        assert len(rows) == 1, rows
+        values = [float(v) for _, v in rows[0]["values"]]
+        assert values[-1] - values[0] == sent, values
+        assert all(b >= a for a, b in itertools.pairwise(values)), values
+        assert float(prom.query("resets(example_requests_total[10m])")[0]["value"][1]) == 0
+        assert len(pids) > 8, "workers were recycled during the run"
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+    server.cleanup()
