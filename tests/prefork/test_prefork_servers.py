@@ -201,3 +201,30 @@ def test_real_prometheus_sees_no_reset_through_recycles(
         status = server.stop()
     assert status == 0, server.output()
     server.cleanup()
+
+
+def test_the_gunicorn_example_shows_the_aggregated_scrape(tmp_path: Path, promtool: Callable[[bytes], Any]) -> None:
+    examples = HERE.parents[1] / "examples"
+
+    def argv(app_port: int) -> list[str]:
+        return [_tool("gunicorn"), "--preload", "-w", "4", "--max-requests", "5", "-b", f"127.0.0.1:{app_port}",
+                "--no-control-socket", "--chdir", str(examples), "gunicorn_app:app"]
+
+    app_port, metrics_port = free_port(), free_port()
+    server = Server(argv(app_port), app_port, metrics_port, tmp_path)
+    try:
+        def get() -> bool:
+            assert server.proc.poll() is None, server.output()
+            try:
+                return httpx.get(f"http://127.0.0.1:{app_port}/", timeout=10).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(get, timeout=60, interval=0.2)
+        for _ in range(29):
+            assert get()
+        for _ in range(5):
+            assert sample(server.scrape(), "example_requests_total") == 30
+    finally:
+        assert server.stop() == 0, server.output()
+    server.cleanup()
