@@ -104,8 +104,9 @@ def main() -> None:
     args = parser.parse_args()
     counters, hists, workers = (1000, 100, 4) if args.quick else (10_000, 1000, 4)
     os.environ.setdefault("OTELSVC_PREFORK_DIR", tempfile.mkdtemp(prefix="otelsvc-pf-bench-"))
-    import otelsvc
     from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    import otelsvc
 
     guard = otelsvc.start(service_name="bench", prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False,
                           cardinality_limit=counters + hists + 10)
@@ -116,7 +117,9 @@ def main() -> None:
         c, h = counter.bind("x"), histogram.bind("x")
         return per_call_ns(lambda: c.add(1)), per_call_ns(lambda: h.record(0.2))
 
-    ours_c, ours_h = in_child(record_in_worker)  # type: ignore[misc]
+    recorded = in_child(record_in_worker)
+    assert isinstance(recorded, tuple)
+    ours_c, ours_h = float(recorded[0]), float(recorded[1])
     registry = CollectorRegistry()
     pc = Counter("pc_requests", "r", ["series"], registry=registry).labels("x")
     ph = Histogram("pc_latency_seconds", "l", ["series"], buckets=BOUNDS, registry=registry).labels("x")
