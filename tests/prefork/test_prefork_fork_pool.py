@@ -89,12 +89,18 @@ class Child:
         os.close(self.done_r)
 
 
-def test_fifty_recycles_then_twenty_exact_scrapes(guard: ProviderGuard) -> None:
+@pytest.mark.parametrize("recycles", [
+    50,
+    pytest.param(1000, marks=[pytest.mark.slow, pytest.mark.skipif(
+        not os.environ.get("OTELSVC_SLOW"), reason="long form: OTELSVC_SLOW=1 pytest -m slow")]),
+])
+def test_recycles_then_twenty_exact_scrapes(guard: ProviderGuard, recycles: int) -> None:
     total = 0
     fds_before = len(os.listdir("/proc/self/fd"))
-    for i in range(50):
-        child = Child(guard, count=i + 1)
-        total += i + 1
+    files_before = sorted(Path(os.environ["OTELSVC_PREFORK_DIR"]).iterdir())
+    for i in range(recycles):
+        child = Child(guard, count=i % 50 + 1)
+        total += i % 50 + 1
         assert child.finish() == 0
     for _ in range(20):
         text = guard.render_metrics().decode()
@@ -105,6 +111,7 @@ def test_fifty_recycles_then_twenty_exact_scrapes(guard: ProviderGuard) -> None:
         assert sample(text, "jobs_busy") in (None, 0.0)  # every worker left: nothing busy
         assert sample(text, "queue_depth") is None  # gauges are per live worker
     assert len(os.listdir("/proc/self/fd")) <= fds_before + 1  # no socket left per dead worker
+    assert sorted(Path(os.environ["OTELSVC_PREFORK_DIR"]).iterdir()) == files_before  # no file per worker
 
 
 def test_live_workers_are_fresh_per_slot_and_updown_follows_them(guard: ProviderGuard) -> None:

@@ -44,14 +44,16 @@ def sample(text: str, name: str) -> float | None:
 class Server:
     """A pre-fork server process with its app port, its Prometheus address and a private prefork directory."""
 
-    def __init__(self, argv: list[str], app_port: int, metrics_port: int, tmp: Path) -> None:
+    def __init__(self, argv: list[str], app_port: int, metrics_port: int, tmp: Path, directory: Path | None = None,
+                 service: str = "prefork-test") -> None:
         self.app_port = app_port
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        self.dir = Path(tempfile.mkdtemp(prefix="otelsvc-pf-"))  # short: unix socket paths are limited
-        self.env = {**os.environ, "OTELSVC_PROMETHEUS": f"127.0.0.1:{metrics_port}", "OTELSVC_PREFORK_DIR":
-                    str(self.dir), "OTEL_METRICS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none",
-                    "PYTHONPATH": str(HERE)}
-        self.log_path = tmp / "server.log"
+        # short: unix socket paths are limited
+        self.dir = directory if directory is not None else Path(tempfile.mkdtemp(prefix="otelsvc-pf-"))
+        self.env = {**os.environ, "PREFORK_TEST_SERVICE": service, "OTELSVC_PROMETHEUS": f"127.0.0.1:{metrics_port}",
+                    "OTELSVC_PREFORK_DIR": str(self.dir), "OTEL_METRICS_EXPORTER": "none",
+                    "OTEL_TRACES_EXPORTER": "none", "PYTHONPATH": str(HERE)}
+        self.log_path = tmp / f"server-{app_port}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, env=self.env, cwd=HERE, stdout=log, stderr=subprocess.STDOUT)
 
@@ -228,3 +230,26 @@ def test_the_gunicorn_example_shows_the_aggregated_scrape(tmp_path: Path, promto
     finally:
         assert server.stop() == 0, server.output()
     server.cleanup()
+
+
+def test_two_services_on_one_machine_never_mix(tmp_path: Path) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="otelsvc-pf-"))
+    servers = []
+    try:
+        for service in ("alpha", "beta"):
+            app_port, metrics_port = free_port(), free_port()
+            servers.append(Server(gunicorn("sync", False, workers=2, max_requests=1000)(app_port), app_port,
+                                  metrics_port, tmp_path, shared, service))
+        for count, server in zip((7, 12), servers, strict=True):
+            wait_until(server.get, timeout=60, interval=0.2)
+            for _ in range(count - 1):
+                assert server.get() is not None
+        for count, server in zip((7, 12), servers, strict=True):
+            text = server.scrape()
+            assert sample(text, "example_requests_total") == count
+            assert f'service_name="{"alpha" if count == 7 else "beta"}"' in text
+    finally:
+        statuses = [server.stop() for server in servers]
+    assert statuses == [0, 0], [s.output() for s in servers]
+    wait_until(lambda: not any(shared.iterdir()), timeout=15)
+    shared.rmdir()
