@@ -130,8 +130,11 @@ def run_exact(argv: Callable[[int], list[str]], tmp: Path, promtool: Callable[[b
 HTTP_COUNT = "http_server_request_duration_seconds_count"
 
 
+LONG = [pytest.mark.slow, pytest.mark.skipif(not os.environ.get("OTELSVC_SLOW"), reason="OTELSVC_SLOW=1 -m slow")]
+
+
 @pytest.mark.parametrize(("worker_class", "preload"), [
-    ("sync", False), ("sync", True), ("gthread", False), ("gthread", True),
+    ("sync", False), ("sync", True), ("gthread", False), pytest.param("gthread", True, marks=LONG),
     ("uvicorn_worker.UvicornWorker", False), ("uvicorn_worker.UvicornWorker", True),
 ])
 def test_gunicorn_every_scrape_counts_every_worker_through_recycles(
