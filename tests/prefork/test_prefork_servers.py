@@ -173,6 +173,9 @@ def test_up_down_counts_only_live_workers_and_gauges_one_series_each(
     assert len(series) == len(got["pids"]) and all("worker_slot=" in labels for labels, _ in series), series
     assert {int(float(v)) for _, v in series} == got["pids"]
     assert json.dumps(sorted(got["slots"])) == "[0, 1]"
+    # runtime metrics: one series set per worker slot, plus the serving process's own (no slot)
+    cpu = re.findall(r'^process_cpu_time_seconds_total\{cpu_mode="user",[^}]*worker_slot="(\d*)"\}', text, re.M)
+    assert sorted(cpu) == ["", "0", "1"], cpu
 
 
 def test_real_prometheus_sees_no_reset_through_recycles(
