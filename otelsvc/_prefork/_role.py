@@ -95,7 +95,16 @@ class Root(Role):
     def attach(self, guard: ProviderGuard) -> None:
         from otelsvc._prefork._hub import Hub
 
-        base = _paths.base_dir()
+        try:
+            base = _paths.base_dir()
+        except Exception as exc:
+            if os.environ.get(_paths.ENV) or self._sidecar is not None:
+                raise
+            # The default location only: a service on a read-only filesystem must still start. Without
+            # a hub, workers it forks push their OTLP and the scrape shows this process alone.
+            _log.warning("otelsvc: pre-fork aggregation is off (%s); set %s to a writable directory to have "
+                         "one scrape cover forked workers", exc, _paths.ENV)
+            return
         _paths.remove_stale(base)
         me = _paths.process_id()
         path = self._sidecar.socket if self._sidecar else base / (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 from pathlib import Path
 
@@ -19,6 +20,31 @@ def test_an_unwritable_directory_is_a_config_error_naming_it(tmp_path: Path, mon
     monkeypatch.setenv("OTELSVC_PREFORK_DIR", str(blocked / "sub"))
     with pytest.raises(ConfigError, match=r"OTELSVC_PREFORK_DIR=.*sub"):
         otelsvc.start(prometheus="127.0.0.1:0", set_global=False)
+
+
+def test_an_unusable_default_directory_only_turns_aggregation_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only filesystem (a common container setting) must not stop a single process from starting."""
+    import logging
+    import tempfile
+    import urllib.request
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.delenv("OTELSVC_PREFORK_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked))
+    with caplog.at_level(logging.WARNING, logger="otelsvc"):
+        guard = otelsvc.start(prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False)
+    try:
+        assert "pre-fork aggregation is off" in caplog.text and "OTELSVC_PREFORK_DIR" in caplog.text
+        guard.counter("jobs").bind().add(3)
+        assert guard.prometheus_address is not None
+        host, port = guard.prometheus_address
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as response:
+            assert re.search(r"^jobs_total\{.*\} 3\.0$", response.read().decode(), re.M)
+    finally:
+        guard.shutdown()
 
 
 def test_a_shared_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
