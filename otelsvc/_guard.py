@@ -23,6 +23,7 @@ from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDown
 from otelsvc._health import ExporterHealth, Lifecycle, State
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
 from otelsvc._pipeline import Pipeline, Signal, build_pipelines
+from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
 from otelsvc._teardown import Step, run_steps
 from otelsvc._version import __version__
@@ -75,6 +76,7 @@ class ProviderGuard:
         self.routes = TelemetryRoutes(self, settings.metrics_token)
         self.disabled = settings.sdk_disabled
         self.resource: Resource = Resource.get_empty()
+        self._prefork = Role()
         if self.disabled:
             from opentelemetry.trace import NoOpTracerProvider
 
@@ -84,7 +86,10 @@ class ProviderGuard:
             return
         self.sdk = _sdk_internals.check()
         _refuse_missing_features(settings, self.sdk)
-        if settings.prometheus is not None and settings.builtin_server:
+        from otelsvc import _prefork
+
+        self._prefork = _prefork.plan(settings)  # pre-fork servers: serve here, or publish to the one that does
+        if settings.prometheus is not None and settings.builtin_server and self._prefork.serves:
             from otelsvc._server import TelemetryServer
 
             host, port = settings.prometheus
@@ -100,12 +105,17 @@ class ProviderGuard:
                     keyfile=settings.tls_keyfile,
                 )
             except OSError as exc:
-                raise ConfigError(
-                    [SettingProblem("prometheus", f"{host}:{port}", f"cannot listen there: {exc.strerror or exc}")]
-                ) from None
+                sibling = _prefork.on_address_in_use(settings)
+                if sibling is None:
+                    raise ConfigError(
+                        [SettingProblem("prometheus", f"{host}:{port}", f"cannot listen there: {exc.strerror or exc}")]
+                    ) from None
+                self._prefork = sibling
         try:
             self._build(settings, extra_readers)
+            self._prefork.attach(self)
         except BaseException:
+            self._prefork.close()
             if self._server is not None:
                 self._server.close()
             raise
@@ -224,8 +234,15 @@ class ProviderGuard:
 
     @property
     def state(self) -> State:
-        """starting, ok, shutting_down or shut_down."""
-        return self.lifecycle.state
+        """starting, ok, degraded, shutting_down or shut_down.
+
+        ``degraded``: running, but the built-in server cannot fully serve (out of file descriptors,
+        no thread can be started, its accept thread stopped); ``health_detail()`` says why.
+        """
+        state = self.lifecycle.state
+        if state == "ok" and self._server is not None and self._server.problem is not None:
+            return "degraded"
+        return state
 
     @property
     def is_shut_down(self) -> bool:
@@ -240,6 +257,9 @@ class ProviderGuard:
             raise RuntimeError("this guard has no Prometheus reader (prometheus=None)")
         if self._child_broken is not None:
             raise RuntimeError(f"telemetry is off in this forked child: its reset failed ({self._child_broken})")
+        aggregated = self._prefork.render(self, openmetrics)
+        if aggregated is not None:
+            return aggregated
         return self._prometheus.render(openmetrics)
 
     @property
@@ -251,7 +271,10 @@ class ProviderGuard:
         return sum(p.health.total_failures for p in self.pipelines)
 
     def health_detail(self) -> dict[str, Any]:
-        return {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
+        detail: dict[str, Any] = {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
+        if self._server is not None:
+            detail["server"] = {"problem": self._server.problem}
+        return detail
 
     def metadata(self) -> dict[str, Any]:
         from importlib.metadata import PackageNotFoundError, version
@@ -309,6 +332,10 @@ class ProviderGuard:
             return True
         self.lifecycle.set("shutting_down")
         deadline = time.monotonic() + timeout
+        try:
+            self._prefork.close()  # a worker hands its final counts over while its providers still collect
+        except Exception as exc:
+            logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
         failures_before = self._failures()
         millis = timeout * 1000
         provider: Any = self.meter_provider
@@ -414,6 +441,7 @@ class ProviderGuard:
             spans_resource = self.resource
         for pipeline in self.pipelines:
             pipeline.after_fork(spans_resource)
+        self._prefork = self._prefork.after_fork_in_child(self)
 
     def _sdk_step(self, internal: _sdk_internals.Internal, run: Any) -> bool:
         """Run one SDK-internal step if its check passed; False (logged) when it is unavailable or fails."""

@@ -7,9 +7,13 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
-__all__ = ["ExporterHealth", "Lifecycle", "State"]
+from otelsvc._redact import redact_text, redact_url
 
-State = Literal["starting", "ok", "shutting_down", "shut_down"]
+__all__ = ["ExporterHealth", "Lifecycle", "LifecycleState", "State"]
+
+LifecycleState = Literal["starting", "ok", "shutting_down", "shut_down"]
+# What a guard reports: its lifecycle state, or ``degraded`` in place of ``ok`` (see ``ProviderGuard.state``).
+State = Literal[LifecycleState, "degraded"]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -19,14 +23,18 @@ def _iso(ts: float | None) -> str | None:
 
 
 class Lifecycle:
-    """starting -> ok -> shutting_down -> shut_down; readable from any thread."""
+    """starting -> ok -> shutting_down -> shut_down; readable from any thread.
 
-    STATES: tuple[State, ...] = get_args(State)
+    ``degraded`` is not a lifecycle step: the guard reports it in place of ``ok`` while its
+    built-in server cannot fully serve (``ProviderGuard.state``).
+    """
+
+    STATES: tuple[LifecycleState, ...] = get_args(LifecycleState)
 
     def __init__(self) -> None:
-        self.state: State = "starting"
+        self.state: LifecycleState = "starting"
 
-    def set(self, state: State) -> None:
+    def set(self, state: LifecycleState) -> None:
         assert state in self.STATES
         self.state = state
 
@@ -36,7 +44,7 @@ class ExporterHealth:
 
     def __init__(self, name: str, endpoint: str) -> None:
         self.name = name
-        self.endpoint = endpoint
+        self.endpoint = redact_url(endpoint)
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_error_time: float | None = None
@@ -56,7 +64,7 @@ class ExporterHealth:
     def failure(self, error: str) -> int:
         """Record a failure; returns the new streak length."""
         with self._lock:
-            self.last_error = error
+            self.last_error = redact_text(error)
             self.last_error_time = time.time()
             self.consecutive_failures += 1
             self.total_failures += 1

@@ -50,8 +50,12 @@ class MetricsPush:
             temporalities(settings.temporality),
             histogram_aggregation(settings.otlp_histogram_aggregation),
         )
+        from otelsvc._delta_carry import carry_failed_deltas
+        from otelsvc._process_hooks import QuietChildExporter
+
+        # Failed deltas carried to the next push; an idle forked child sends nothing (see both modules).
         self.reader = PushReader(
-            self.proxy,
+            QuietChildExporter(carry_failed_deltas(self.proxy, settings.temporality)),
             export_interval_millis=settings.export_interval * 1000,
             export_timeout_millis=settings.export_timeout * 1000,
             **reader_limits(settings.cardinality_limit),

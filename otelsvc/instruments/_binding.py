@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, cast
 from typing_extensions import TypeVar
 
 from otelsvc._handles import Handle
+from otelsvc._prefork import declare_gauge
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
 
@@ -70,6 +71,8 @@ class FamilyInstruments:
                 spec.label_names,
                 spec.bounds,
             )
+            if spec.prefork != "per_worker":
+                declare_gauge(spec.full_name(self.namespace), spec.prefork)
         guard.families.add(family.name)
 
     def __getitem__(self, name: str) -> BridgedInstrument:

@@ -113,7 +113,7 @@ def precise_types(guard: otelsvc.ProviderGuard) -> None:
     lane = NetworkMetrics(guard).swimlane("general")
     assert_type(lane.rpc("success"), otelsvc.HistogramHandle)
     assert_type(lane.pool_active, otelsvc.UpDownCounterHandle)
-    assert_type(guard.state, Literal["starting", "ok", "shutting_down", "shut_down"])
+    assert_type(guard.state, Literal["starting", "ok", "degraded", "shutting_down", "shut_down"])
 
 
 def configured_start() -> otelsvc.ProviderGuard:
