@@ -69,7 +69,7 @@ class MetricsPush:
         pass
 
     def metadata(self) -> dict[str, Any]:
-        return {"endpoint": self._sig.endpoint, "protocol": self._sig.protocol}
+        return {"endpoint": self.health.endpoint, "protocol": self._sig.protocol}  # the endpoint redacted
 
     def pending(self) -> int:
         return 0

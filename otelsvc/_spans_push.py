@@ -60,7 +60,7 @@ class SpansPush:
         )
 
     def metadata(self) -> dict[str, Any]:
-        return {"endpoint": self._sig.endpoint, "protocol": self._sig.protocol}
+        return {"endpoint": self.health.endpoint, "protocol": self._sig.protocol}  # the endpoint redacted
 
     def pending(self) -> int:
         return self.proxy.pending()
