@@ -8,7 +8,8 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 
-__all__ = ["global_meter_provider_is_set", "global_tracer_provider_is_set", "reset_meter_provider_after_fork",
+__all__ = ["global_meter_provider_is_set", "global_tracer_provider_is_set", "periodic_reader_thread",
+           "reset_meter_provider_after_fork",
            "set_meter_provider_resource", "set_tracer_provider_resource"]
 
 
@@ -74,3 +75,9 @@ def global_tracer_provider_is_set() -> bool:
     from opentelemetry.trace import _TRACER_PROVIDER_SET_ONCE
 
     return bool(_TRACER_PROVIDER_SET_ONCE._done)
+
+
+def periodic_reader_thread(reader: Any) -> threading.Thread | None:
+    """The thread of a PeriodicExportingMetricReader: it ends only after the final export at shutdown."""
+    thread = getattr(reader, "_daemon_thread", None)
+    return thread if isinstance(thread, threading.Thread) else None

@@ -84,9 +84,11 @@ def test_shutdown_is_bounded_against_unreachable_collector(
     assert first < 2.0 + 1.0, f"shutdown took {first}s with shutdown_timeout=2"
     assert again is False and second < 0.05
     assert exit_delay < 2.0, f"interpreter took {exit_delay}s to exit after shutdown"
-    otelsvc_lines = [line for line in stderr.splitlines() if line.startswith("LOG otelsvc|")]
-    assert otelsvc_lines, stderr
-    assert any("meter provider" in line or "metrics push" in line for line in otelsvc_lines), stderr
+    teardown_lines = [line for line in stderr.splitlines() if line.startswith("LOG otelsvc|otelsvc: shutdown of ")]
+    # Neither provider delivered anything: each is named in exactly one line, whatever the timing.
+    assert len(teardown_lines) == 2, stderr
+    assert sum("shutdown of meter provider (metrics push" in line for line in teardown_lines) == 1, stderr
+    assert sum("shutdown of tracer provider (span export" in line for line in teardown_lines) == 1, stderr
     assert "Traceback" not in stderr
     sdk_lines = [line for line in stderr.splitlines() if line.startswith("LOG opentelemetry")]
     assert sdk_lines == [], "SDK log lines must be routed through otelsvc.sdk"
@@ -96,6 +98,7 @@ def test_shutdown_with_live_collector_reports_true(rotel: object) -> None:
     ok, _first, again, _second, exit_delay, stderr = _run(rotel.grpc_endpoint, "grpc")  # type: ignore[attr-defined]
     assert ok is True and again is True, stderr
     assert exit_delay < 2.0
+    assert "shutdown of" not in stderr, "a successful shutdown logs no failure"
 
 
 def test_health_says_shutting_down_from_the_first_moment(silent_listener: int) -> None:
