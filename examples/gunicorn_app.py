@@ -1,6 +1,7 @@
 """A pre-fork WSGI service: the guard starts once in the gunicorn master (``--preload``), each
 worker inherits it, and each worker reports only its own counts under its own service.instance.id.
 
+Needs: pip install gunicorn    (beside otelsvc; or pip install '.[examples]' in the otelsvc checkout)
 Run:  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 \\
       gunicorn --preload -w 2 -b 127.0.0.1:8002 --chdir examples gunicorn_app:app
 """
