@@ -25,6 +25,7 @@ __all__ = ["COMMANDS", "main", "positive_int", "positive_seconds"]
 COMMANDS: dict[str, str] = {
     "demo": "otelsvc._demo",
     "catalog": "otelsvc.instruments._catalog",
+    "check": "otelsvc._check",
 }
 
 

@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,11 +46,6 @@ print("FLUSHED", guard.shutdown())
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="under FastAPI 0.165's native telemetry the semconv HTTP families are recorded twice until the "
-    "middleware branch (FastAPI native telemetry detection) lands; remove this marker then",
-)
 def test_fastapi_snippet_serves_each_family_once() -> None:
     code = _python_block("app = FastAPI()") + _DRIVE_FASTAPI
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSVC_"))}

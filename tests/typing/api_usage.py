@@ -48,7 +48,7 @@ def handles(counter: otelsvc.CounterHandle, hist: otelsvc.HistogramHandle, gauge
 
 
 def families(guard: otelsvc.ProviderGuard) -> None:
-    from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
+    from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp, is_telemetry_request
     from otelsvc.instruments import ActorMetrics, DiscoveryMetrics, InvokerMetrics, NetworkMetrics
     from otelsvc.wsgi import make_wsgi_app
 
@@ -72,7 +72,9 @@ def families(guard: otelsvc.ProviderGuard) -> None:
     del reason
     app = TelemetryApp(guard)
     middleware = HttpMetricsMiddleware(app, guard=guard)
-    del middleware
+    metrics_only = HttpMetricsMiddleware(app, guard=guard, spans=False)
+    scrape: bool = is_telemetry_request({"type": "http", "path": "/telemetry/metrics", "root_path": ""})
+    del middleware, metrics_only, scrape
     wsgi = make_wsgi_app(guard)
     del wsgi
 
@@ -87,3 +89,31 @@ def own_handles(guard: otelsvc.ProviderGuard) -> None:
         pass
     guard.gauge("queue.depth").bind().set(3)
     guard.up_down_counter("sessions").bind().add(-1)
+
+
+def configured_start() -> otelsvc.ProviderGuard:
+    """Every keyword of start() with its declared type (a wrong type or unknown keyword fails mypy)."""
+    return otelsvc.start(
+        service_name="svc",
+        service_version=None,
+        resource_attributes={"deployment.environment": "prod", "replicas": 3, "ratio": 0.5, "canary": False},
+        set_global=False,
+        shutdown_timeout=5,
+        prometheus=None,
+        metrics_token=None,
+        builtin_server=True,
+        tls_certfile=None,
+        tls_keyfile=None,
+        max_connections=64,
+        max_header_bytes=16384,
+        read_timeout=10.0,
+        otlp_endpoint="http://collector:4317",
+        otlp_protocol="http/protobuf",
+        otlp_headers={"api-key": "k"},
+        export_interval=10.0,
+        otlp_histogram_aggregation="exponential",
+        cardinality_limit=2000,
+        namespace="shop",
+        runtime_metrics=True,
+        span_buffer_size=2048,
+    )
