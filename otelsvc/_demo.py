@@ -13,6 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from otelsvc._cli import positive_seconds
+from otelsvc._redact import redact_url
 
 if TYPE_CHECKING:
     from otelsvc._health import ExporterHealth
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"metrics: {guard.prometheus_url}")
     signal_settings = guard.settings.otlp_metrics or guard.settings.otlp_traces
     if signal_settings is not None:
-        _say(f"otlp: {signal_settings.endpoint} ({signal_settings.protocol})")
+        _say(f"otlp: {redact_url(signal_settings.endpoint)} ({signal_settings.protocol})")
     simulation = Simulation(guard, rng=random.Random(42), full=args.full)
     ticks = guard.bridge.instrument("demo.ticks", "counter", "{tick}", "Simulation steps run by the demo").bind()
     tracer = guard.tracer("otelsvc.demo")
