@@ -167,9 +167,9 @@ def test_a_final_export_that_fails_in_time_is_logged_once_even_deep_in_a_failure
     import logging
 
     import otelsvc
-    from otelsvc import _exporters
+    from otelsvc import _metrics_push
 
-    monkeypatch.setattr(_exporters, "build_metric_exporter", lambda *args: _FakeMetricExporter(result))
+    monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *args: _FakeMetricExporter(result))
     guard = otelsvc.start(prometheus=None, otlp_endpoint="http://127.0.0.1:9", export_interval=60,
                           shutdown_timeout=5, set_global=False, runtime_metrics=False)
     guard.meter("m").create_counter("c").add(1)
