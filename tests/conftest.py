@@ -147,6 +147,8 @@ def parse_rotel(text: str) -> tuple[list[ReceivedMetric], list[dict[str, Any]]]:
             section = "span"
         elif section == "span" and line.strip().startswith("Name"):
             spans[-1]["name"] = line.split(":", 1)[1].strip()
+        elif section == "span" and line.strip().startswith("Trace ID"):
+            spans[-1]["trace_id"] = line.split(":", 1)[1].strip()
         elif re.match(r"(Number|Histogram)DataPoints #", line) and current is not None:
             point = Point(attributes={})
             current.points.append(point)
@@ -204,7 +206,8 @@ class Rotel:
         out = open(self.out_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [rotel_binary(), "start", "--exporter", "blackhole",
-             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log-verbosity", "detailed",
+             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log", "logs",
+             "--debug-log-verbosity", "detailed",
              "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
              "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}",
              "--pid-file", str(self.pid_file)],
