@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from otelsvc import _dashboards, _top
+
 __all__ = ["main"]
 
 
@@ -24,12 +26,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS", help=argparse.SUPPRESS)
     catalog = sub.add_parser("catalog", help="print the instrument catalog")
     catalog.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    _dashboards.register(sub)
+    _top.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for bad flags or settings)."""
     args = _parser().parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     if args.command == "catalog":
         from otelsvc.instruments._catalog import catalog_json, catalog_markdown
 

@@ -187,6 +187,9 @@ class ProviderGuard:
         self.tracer_provider = tracer_provider
         if self._span_proxy is not None:
             self._register_span_drop_metric(provider)
+        from otelsvc._self_metrics import register_self_metrics
+
+        register_self_metrics(provider.get_meter("otelsvc", __version__), self)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 
