@@ -11,15 +11,15 @@ from conftest import _need
 from otelsvc._dashboards import RULES_PATH, generate
 
 # One promtool unit test per alert: series with a faulty and a healthy target, then the alerts expected.
-CASES = {
+_CASES = {
     "OtelsvcHttpErrorRatioHigh": """
-      - series: 'http_server_request_duration_seconds_count{job="api",http_route="/orders",http_response_status_code="200"}'
+      - series: 'HTTP_DURATION_count{job="api",http_route="/orders",http_response_status_code="200"}'
         values: '0+60x40'
-      - series: 'http_server_request_duration_seconds_count{job="api",http_route="/orders",http_response_status_code="503"}'
+      - series: 'HTTP_DURATION_count{job="api",http_route="/orders",http_response_status_code="503"}'
         values: '0+12x40'
-      - series: 'http_server_request_duration_seconds_count{job="calm",http_route="/orders",http_response_status_code="200"}'
+      - series: 'HTTP_DURATION_count{job="calm",http_route="/orders",http_response_status_code="200"}'
         values: '0+60x40'
-      - series: 'http_server_request_duration_seconds_count{job="calm",http_route="/orders",http_response_status_code="500"}'
+      - series: 'HTTP_DURATION_count{job="calm",http_route="/orders",http_response_status_code="500"}'
         values: '0+1x40'
     alert_rule_test:
       - eval_time: 8m
@@ -33,17 +33,17 @@ CASES = {
               summary: 'api: more than 5% of HTTP requests answered 5xx for 10 minutes'
 """,
     "OtelsvcHttpLatencyHigh": """
-      - series: 'http_server_request_duration_seconds_bucket{job="api",http_route="/orders",le="0.5"}'
+      - series: 'HTTP_DURATION_bucket{job="api",http_route="/orders",le="0.5"}'
         values: '0+0x40'
-      - series: 'http_server_request_duration_seconds_bucket{job="api",http_route="/orders",le="2.5"}'
+      - series: 'HTTP_DURATION_bucket{job="api",http_route="/orders",le="2.5"}'
         values: '0+10x40'
-      - series: 'http_server_request_duration_seconds_bucket{job="api",http_route="/orders",le="+Inf"}'
+      - series: 'HTTP_DURATION_bucket{job="api",http_route="/orders",le="+Inf"}'
         values: '0+10x40'
-      - series: 'http_server_request_duration_seconds_bucket{job="calm",http_route="/orders",le="0.5"}'
+      - series: 'HTTP_DURATION_bucket{job="calm",http_route="/orders",le="0.5"}'
         values: '0+10x40'
-      - series: 'http_server_request_duration_seconds_bucket{job="calm",http_route="/orders",le="2.5"}'
+      - series: 'HTTP_DURATION_bucket{job="calm",http_route="/orders",le="2.5"}'
         values: '0+10x40'
-      - series: 'http_server_request_duration_seconds_bucket{job="calm",http_route="/orders",le="+Inf"}'
+      - series: 'HTTP_DURATION_bucket{job="calm",http_route="/orders",le="+Inf"}'
         values: '0+10x40'
     alert_rule_test:
       - eval_time: 20m
@@ -118,6 +118,7 @@ CASES = {
               summary: 'a:9464 of api has not answered a scrape for 5 minutes'
 """,
 }
+CASES = {name: case.replace("HTTP_DURATION_", "http_server_request_duration_seconds_") for name, case in _CASES.items()}
 
 
 def test_every_alert_has_a_unit_test() -> None:

@@ -66,7 +66,7 @@ def test_a_family_dashboard_has_a_panel_per_current_metric() -> None:
         board = boards[f"grafana/{family.name}.json"]
         current = [s for s in family.metrics if not s.legacy]
         assert len(board["panels"]) == len(current)
-        for panel, spec in zip(board["panels"], current):
+        for panel, spec in zip(board["panels"], current, strict=True):
             assert panel["title"].startswith(spec.name)
             name = metric_name(family, spec, None)
             assert all(name in expr for expr in (t["expr"] for t in panel["targets"])), (name, panel["targets"])
