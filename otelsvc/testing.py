@@ -6,6 +6,10 @@
     ... code under test records through guard.meter(...) or handles ...
     assert guard.value("orders.placed", {"region": "eu"}) == 3
 
+    with guard.tracer("t").start_as_current_span("work"):
+        ...
+    assert [s.name for s in guard.spans()] == ["work"]
+
 No server, no push, not global, no runtime metrics, unless the keywords say otherwise.
 """
 
@@ -22,6 +26,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricsData,
     NumberDataPoint,
 )
+from opentelemetry.sdk.trace import ReadableSpan
 
 from otelsvc._config import load_settings
 from otelsvc._guard import ProviderGuard
@@ -47,8 +52,24 @@ class TestingGuard(ProviderGuard):
     __test__ = False
 
     def __init__(self, settings: Any, reader: InMemoryMetricReader) -> None:
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
         self.reader = reader
         super().__init__(settings, extra_readers=[reader])
+        self._span_exporter = InMemorySpanExporter()
+        add_processor = getattr(self.tracer_provider, "add_span_processor", None)
+        if add_processor is not None:
+            add_processor(SimpleSpanProcessor(self._span_exporter))
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        """Every span ended so far (or those named ``name``), oldest first."""
+        finished = self._span_exporter.get_finished_spans()
+        return [s for s in finished if name is None or s.name == name]
+
+    def clear_spans(self) -> None:
+        """Forget the spans ended so far."""
+        self._span_exporter.clear()
 
     def collect(self) -> MetricsData:
         """Collect now (what a push would send)."""

@@ -1,0 +1,361 @@
+"""OTLP metrics encoded straight to protobuf bytes, byte-identical to the SDK's encoder.
+
+The SDK's encoder builds a protobuf object per data point, attribute and value, which is most of an
+export's cost at many series. Here the wire format is written directly: attribute sets are encoded
+once and cached by the caller (a series' labels do not change), and each point costs a few
+``struct`` packs. Fields are written in field-number order with proto3's presence rules, so the
+bytes equal ``encode_metrics(data).SerializeToString()`` (a test holds the two side by side).
+Large requests are split below a byte budget (gRPC receivers refuse messages over 4 MiB by default).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    ExponentialHistogram,
+    Gauge,
+    Histogram,
+    Metric,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "EncodedMetric",
+    "encode_attributes",
+    "encode_bounds",
+    "encode_histogram_point",
+    "encode_metric",
+    "encode_metrics_data",
+    "encode_number_point",
+    "encode_requests",
+    "encode_resource",
+    "encode_scope",
+]
+
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
+_double = struct.Struct("<d").pack
+_fixed64 = struct.Struct("<Q").pack
+_sfixed64 = struct.Struct("<q").pack
+_MASK64 = (1 << 64) - 1
+
+
+def _varint(value: int) -> bytes:
+    value &= _MASK64
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field (tag is the precomputed key byte)."""
+    return tag + _varint(len(payload)) + payload
+
+
+def _utf8(value: str) -> bytes:
+    # A lone surrogate (an undecodable file name, say) cannot be UTF-8: it is written as its escape.
+    return value.encode("utf-8", "backslashreplace")
+
+
+def _text(tag: bytes, value: str) -> bytes:
+    return _field(tag, _utf8(value)) if value else b""
+
+
+def _any_value(value: Any) -> bytes:
+    """An AnyValue message body (oneof members are written even when they hold a default)."""
+    if value is None:
+        return b""
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, str):
+        return _field(b"\x0a", _utf8(value))
+    if isinstance(value, int):
+        return b"\x18" + _varint(value)
+    if isinstance(value, float):
+        return b"\x21" + _double(value)
+    if isinstance(value, bytes):
+        return _field(b"\x3a", value)
+    if isinstance(value, Sequence):
+        return _field(b"\x2a", b"".join(_field(b"\x0a", _any_value(v)) for v in value))
+    if isinstance(value, Mapping):
+        return _field(b"\x32", b"".join(_field(b"\x0a", _key_value(str(k), v)) for k, v in value.items()))
+    raise TypeError(f"invalid attribute value type {type(value).__name__}")
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _text(b"\x0a", key) + _field(b"\x12", _any_value(value))
+
+
+def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
+    """A repeated KeyValue field under ``tag`` (cache the result per series)."""
+    if not attributes:
+        return b""
+    out = []
+    for key, value in attributes.items():
+        try:
+            out.append(_field(tag, _key_value(key, value)))
+        except TypeError:
+            continue  # as the SDK's encoder: an attribute it cannot encode is left out, the point kept
+    return b"".join(out)
+
+
+def _exemplars(tag: bytes, exemplars: Iterable[Any]) -> bytes:
+    out = []
+    for ex in exemplars:
+        body = b"\x11" + _fixed64(ex.time_unix_nano) if ex.time_unix_nano else b""
+        value = ex.value
+        if isinstance(value, float):
+            body += b"\x19" + _double(value)
+        if ex.span_id is not None and ex.trace_id is not None:
+            body += _field(b"\x22", ex.span_id.to_bytes(8, "big")) + _field(b"\x2a", ex.trace_id.to_bytes(16, "big"))
+        if isinstance(value, int) and not isinstance(value, bool):
+            body += b"\x31" + _sfixed64(value)
+        body += encode_attributes(b"\x3a", ex.filtered_attributes)
+        out.append(_field(tag, body))
+    return b"".join(out)
+
+
+def encode_number_point(attributes: bytes, start: int, time: int, value: float, exemplars: bytes = b"") -> bytes:
+    """A NumberDataPoint body; ``attributes`` from ``encode_attributes(b"\\x3a", ...)``."""
+    out = b"\x11" + _fixed64(start) if start else b""
+    if time:
+        out += b"\x19" + _fixed64(time)
+    if isinstance(value, int):
+        return out + exemplars + b"\x31" + _sfixed64(value) + attributes
+    return out + b"\x21" + _double(value) + exemplars + attributes
+
+
+def encode_histogram_point(
+    attributes: bytes,
+    start: int,
+    time: int,
+    count: int,
+    total: float,
+    bucket_counts: Sequence[int],
+    bounds: bytes,
+    low: float | None,
+    high: float | None,
+    exemplars: bytes = b"",
+) -> bytes:
+    """A HistogramDataPoint body; ``attributes`` tagged ``b"\\x4a"``, ``bounds`` from ``encode_bounds``."""
+    out = b"\x11" + _fixed64(start) if start else b""
+    if time:
+        out += b"\x19" + _fixed64(time)
+    if count:
+        out += b"\x21" + _fixed64(count)
+    out += b"\x29" + _double(total)
+    if bucket_counts:
+        out += _field(b"\x32", struct.pack(f"<{len(bucket_counts)}Q", *bucket_counts))
+    out += bounds + exemplars + attributes
+    if low is not None:
+        out += b"\x59" + _double(low)
+    if high is not None:
+        out += b"\x61" + _double(high)
+    return out
+
+
+def encode_bounds(bounds: Sequence[float]) -> bytes:
+    """The packed explicit_bounds field of a histogram point (the same for every series)."""
+    return _field(b"\x3a", struct.pack(f"<{len(bounds)}d", *bounds)) if bounds else b""
+
+
+def _metric_head(metric: Metric) -> bytes:
+    return _text(b"\x0a", metric.name) + _text(b"\x12", metric.description or "") + _text(b"\x1a", metric.unit or "")
+
+
+@dataclass
+class EncodedMetric:
+    """A Metric as a head (name, description, unit) and its encoded points, so a request can be cut
+    between two points of one metric. ``kind`` "raw" is a finished body that cannot be cut."""
+
+    head: bytes
+    kind: str
+    points: list[bytes]
+    temporality: int = 0
+    monotonic: bool = False
+
+    def body(self, points: list[bytes] | None = None) -> bytes:
+        """The Metric body with ``points`` (default: all of them)."""
+        if self.kind == "raw":
+            return self.head
+        points = self.points if points is None else points
+        if not points:
+            return self.head
+        data = b"".join(_field(b"\x0a", p) for p in points)
+        if self.kind == "gauge":
+            return self.head + _field(b"\x2a", data)
+        if self.temporality:
+            data += b"\x10" + _varint(self.temporality)
+        if self.kind == "sum":
+            if self.monotonic:
+                data += b"\x18\x01"
+            return self.head + _field(b"\x3a", data)
+        return self.head + _field(b"\x4a", data)
+
+
+def encode_metric(metric: Metric) -> EncodedMetric:
+    """A Metric from the SDK's data model (exponential histograms through the SDK's own encoder)."""
+    data = metric.data
+    if isinstance(data, Gauge):
+        points = [
+            encode_number_point(encode_attributes(b"\x3a", p.attributes), 0, p.time_unix_nano, p.value,
+                                _exemplars(b"\x2a", p.exemplars))
+            for p in data.data_points
+        ]
+        return EncodedMetric(_metric_head(metric), "gauge", points)
+    if isinstance(data, Sum):
+        points = [
+            encode_number_point(encode_attributes(b"\x3a", p.attributes), p.start_time_unix_nano,
+                                p.time_unix_nano, p.value, _exemplars(b"\x2a", p.exemplars))
+            for p in data.data_points
+        ]
+        return EncodedMetric(_metric_head(metric), "sum", points, int(data.aggregation_temporality),
+                             data.is_monotonic)
+    if isinstance(data, Histogram):
+        points = [
+            encode_histogram_point(
+                encode_attributes(b"\x4a", p.attributes), p.start_time_unix_nano, p.time_unix_nano, p.count,
+                p.sum, p.bucket_counts, encode_bounds(p.explicit_bounds), p.min, p.max,
+                _exemplars(b"\x42", p.exemplars),
+            )
+            for p in data.data_points
+        ]
+        return EncodedMetric(_metric_head(metric), "histogram", points, int(data.aggregation_temporality))
+    if isinstance(data, ExponentialHistogram):
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        scope = InstrumentationScope("")
+        alone = MetricsData([ResourceMetrics(Resource.get_empty(), [ScopeMetrics(scope, [metric], "")], "")])
+        (encoded,) = encode_metrics(alone).resource_metrics[0].scope_metrics[0].metrics
+        return EncodedMetric(bytes(encoded.SerializeToString()), "raw", [])
+    return EncodedMetric(_metric_head(metric), "raw", [])
+
+
+def encode_scope(scope: Any) -> bytes:
+    """The ``scope`` field of a ScopeMetrics (always present, as the SDK writes it)."""
+    if scope is None:
+        return b"\x0a\x00"
+    body = _text(b"\x0a", scope.name) + _text(b"\x12", scope.version or "")
+    body += encode_attributes(b"\x1a", getattr(scope, "attributes", None))
+    return _field(b"\x0a", body)
+
+
+def encode_resource(resource: Any) -> bytes:
+    """The ``resource`` field of a ResourceMetrics."""
+    return _field(b"\x0a", encode_attributes(b"\x0a", resource.attributes))
+
+
+class _Requests:
+    """Cuts one resource's scopes and metrics into requests under a byte budget."""
+
+    def __init__(self, resource: bytes, resource_schema_url: str, max_bytes: int) -> None:
+        self.resource = resource
+        self.tail = _text(b"\x1a", resource_schema_url)
+        self.max_bytes = max_bytes
+        self.done: list[bytes] = []
+        self.scopes: list[bytes] = []  # finished ScopeMetrics fields of the open request
+        self.size = len(resource) + len(self.tail) + 8
+
+    def close(self) -> None:
+        if self.scopes:
+            self.done.append(_field(b"\x0a", self.resource + b"".join(self.scopes) + self.tail))
+        self.scopes = []
+        self.size = len(self.resource) + len(self.tail) + 8
+
+    def add_scope(self, scope_field: bytes, schema_url: str, metrics: Iterable[EncodedMetric]) -> None:
+        tail = _text(b"\x1a", schema_url)
+        fixed = len(scope_field) + len(tail) + 8
+        bodies: list[bytes] = []  # finished Metric fields of the open scope
+        used = fixed
+
+        def flush_scope() -> None:
+            nonlocal bodies, used
+            field = _field(b"\x12", scope_field + b"".join(bodies) + tail)
+            self.scopes.append(field)
+            self.size += len(field)
+            bodies, used = [], fixed
+
+        def full(extra: int) -> bool:
+            return self.size + used + extra > self.max_bytes and bool(bodies or self.scopes)
+
+        for metric in metrics:
+            head = len(metric.head) + 16
+            if metric.kind == "raw" or not metric.points:
+                if full(head):
+                    if bodies:
+                        flush_scope()
+                    self.close()
+                body = metric.body()
+                bodies.append(_field(b"\x12", body))
+                used += len(body) + 8
+                continue
+            chunk: list[bytes] = []
+            chunk_size = head
+            for point in metric.points:
+                item = len(point) + 6
+                if chunk and self.size + used + chunk_size + item > self.max_bytes:
+                    bodies.append(_field(b"\x12", metric.body(chunk)))
+                    flush_scope()
+                    self.close()
+                    chunk, chunk_size = [], head
+                elif not chunk and full(chunk_size + item):
+                    if bodies:
+                        flush_scope()
+                    self.close()
+                chunk.append(point)
+                chunk_size += item
+            body = metric.body(chunk)
+            bodies.append(_field(b"\x12", body))
+            used += len(body) + 8
+        flush_scope()
+
+
+def encode_requests(
+    resource: bytes,
+    resource_schema_url: str,
+    scopes: Iterable[tuple[bytes, str, Iterable[EncodedMetric]]],
+    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> list[bytes]:
+    """ExportMetricsServiceRequest bodies for one resource, each within ``max_bytes`` where it can be.
+
+    ``scopes`` gives (scope field, schema url, metrics). A request closes when the next point would
+    take it over the budget (the metric goes on in the next request under the same scope); only a
+    single point or an uncuttable metric larger than the budget makes a request over it.
+    """
+    cutter = _Requests(resource, resource_schema_url, max_bytes)
+    for scope_field, schema_url, metrics in scopes:
+        cutter.add_scope(scope_field, schema_url, metrics)
+    cutter.close()
+    if not cutter.done:
+        cutter.done.append(_field(b"\x0a", resource + cutter.tail))
+    return cutter.done
+
+
+def encode_metrics_data(data: MetricsData, max_bytes: int | None = None) -> list[bytes]:
+    """Request bodies for ``data`` in the SDK's layout: one, or as many as ``max_bytes`` needs."""
+    out: list[bytes] = []
+    budget = max_bytes if max_bytes is not None else 1 << 62
+    for rm in data.resource_metrics:
+        scopes = [
+            (encode_scope(sm.scope), (sm.scope.schema_url if sm.scope is not None else "") or "",
+             [encode_metric(m) for m in sm.metrics])
+            for sm in rm.scope_metrics
+        ]
+        out.extend(encode_requests(encode_resource(rm.resource), rm.resource.schema_url or "", scopes, budget))
+    # The SDK puts every resource into one request; so does this unless a budget asks to cut.
+    return [b"".join(out)] if max_bytes is None and len(out) > 1 else out
