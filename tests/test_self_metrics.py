@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import socket
+import threading
 import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from conftest import wait_until
 
 import otelsvc
@@ -17,15 +20,34 @@ def _scrape(guard: otelsvc.ProviderGuard) -> str:
         return str(response.read().decode())
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class _Refuse(BaseHTTPRequestHandler):
+    """A collector that refuses every export with 400 (not retried: the export fails at once)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
-def test_failed_pushes_are_counted_per_pipeline_and_exporter() -> None:
-    port = _closed_port()
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=f"http://127.0.0.1:{port}",
+@pytest.fixture
+def refusing_collector() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_failed_pushes_are_counted_per_pipeline_and_exporter(refusing_collector: str) -> None:
+    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=refusing_collector,
                           otlp_protocol="http/protobuf", set_global=False)
     try:
         assert guard.exporters["metrics"].total_failures == 0
@@ -40,7 +62,7 @@ def test_failed_pushes_are_counted_per_pipeline_and_exporter() -> None:
                 if line.startswith("otelsvc_export_failures_total{") and 'pipeline="metrics"' in line]
         assert len(rows) == 1 and float(rows[0].rsplit(" ", 1)[1]) >= failures, rows
     finally:
-        guard.shutdown(timeout=2)
+        guard.shutdown()
 
 
 def test_no_push_configured_means_no_export_failure_series() -> None:

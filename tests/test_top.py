@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,18 +43,18 @@ def _pane(tmux: list[str]) -> str:
 
 def test_top_shows_routes_and_families_live_and_leaves_cleanly_on_ctrl_c(tmux: list[str]) -> None:
     with running_demo() as url:
-        env = {**os.environ, "TERM": "xterm-256color"}
+        # The pane's size, not the size pytest's own terminal left in COLUMNS/LINES, is what rich must use.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm-256color"}
         subprocess.run([*tmux, "new-session", "-d", "-s", "top", "-x", "200", "-y", "120",
                         f"{sys.executable} -m otelsvc top {url} --interval 0.5"], check=True, env=env, timeout=10)
         subprocess.run([*tmux, "set-option", "-t", "top", "remain-on-exit", "on"], check=True, timeout=10)
         wanted = ("HTTP routes", "/orders", "/items/{id}", "req/s", "actor.started", "network.rpc.duration",
                   "invoker.task.duration", "discovery.attempts", "/s ")
 
-        def showing() -> str | None:
-            text = _pane(tmux)
-            return text if all(w in text for w in wanted) else None
-
-        screen = wait_until(showing, timeout=60)
+        deadline = time.monotonic() + 60
+        while not all(w in (screen := _pane(tmux)) for w in wanted) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(w in screen for w in wanted), screen
         assert "scrape failed" not in screen
         first_stamp = screen.splitlines()[0]
 
