@@ -40,7 +40,9 @@ def register_self_metrics(meter: Meter, guard: ProviderGuard) -> None:
         ]
 
     meter.create_observable_counter(
-        "otelsvc.export.failures", [observe], unit="{export}",
+        "otelsvc.export.failures",
+        [observe],
+        unit="{export}",
         description="OTLP exports that failed (collector unreachable, refused or timed out), per pipeline",
     )
     register_fold_counter(meter)

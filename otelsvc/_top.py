@@ -106,8 +106,9 @@ def _family_table(name: str, figures: list[Figure]) -> Any:
     return table
 
 
-def render(url: str, prev: Scrape | None, cur: Scrape | None, error: str | None, interval: float,
-           namespace: str | None) -> Any:
+def render(
+    url: str, prev: Scrape | None, cur: Scrape | None, error: str | None, interval: float, namespace: str | None
+) -> Any:
     """The whole screen for the last two scrapes."""
     from rich.columns import Columns
     from rich.console import Group
@@ -173,8 +174,13 @@ def run_top(args: argparse.Namespace) -> int:
             scrape()
             console.print(render(url, prev, cur, error, args.interval, args.namespace))
             return 0 if cur is not None and prev is not None else 1
-        with Live(render(url, prev, cur, error, args.interval, args.namespace), console=console,
-                  auto_refresh=False, screen=False, vertical_overflow="crop") as live:
+        with Live(
+            render(url, prev, cur, error, args.interval, args.namespace),
+            console=console,
+            auto_refresh=False,
+            screen=False,
+            vertical_overflow="crop",
+        ) as live:
             while True:
                 scrape()
                 live.update(render(url, prev, cur, error, args.interval, args.namespace), refresh=True)
@@ -185,21 +191,37 @@ def run_top(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``otelsvc top`` to the command's subparsers (``args.run`` runs it)."""
-    parser = sub.add_parser("top", help="live terminal view of a running service's /metrics",
-                            description="Scrape a Prometheus endpoint and show request rate, 5xx ratio and duration "
-                                        "quantiles per route and each family's headline figures, refreshing in "
-                                        "place. Ctrl-C to leave.")
-    parser.add_argument("url", nargs="?", default=_DEFAULT_URL,
-                        help="the /metrics URL, or HOST:PORT (default: %(default)s)")
-    parser.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
-                        help="seconds between scrapes (default: %(default)s)")
-    parser.add_argument("--token", default=os.environ.get("OTELSVC_METRICS_TOKEN") or None,
-                        help="bearer token for the endpoint (default: $OTELSVC_METRICS_TOKEN, else none)")
-    parser.add_argument("--cacert", default=None, metavar="FILE",
-                        help="CA bundle to verify an https endpoint with (default: the system's)")
+    parser = sub.add_parser(
+        "top",
+        help="live terminal view of a running service's /metrics",
+        description="Scrape a Prometheus endpoint and show request rate, 5xx ratio and duration "
+        "quantiles per route and each family's headline figures, refreshing in "
+        "place. Ctrl-C to leave.",
+    )
+    parser.add_argument(
+        "url", nargs="?", default=_DEFAULT_URL, help="the /metrics URL, or HOST:PORT (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=2.0, metavar="SECONDS", help="seconds between scrapes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("OTELSVC_METRICS_TOKEN") or None,
+        help="bearer token for the endpoint (default: $OTELSVC_METRICS_TOKEN, else none)",
+    )
+    parser.add_argument(
+        "--cacert",
+        default=None,
+        metavar="FILE",
+        help="CA bundle to verify an https endpoint with (default: the system's)",
+    )
     parser.add_argument("--insecure", action="store_true", help="do not verify an https endpoint's certificate")
-    parser.add_argument("--namespace", default=os.environ.get("OTELSVC_NAMESPACE") or None,
-                        help="the namespace the service was started with (default: $OTELSVC_NAMESPACE, else none)")
-    parser.add_argument("--once", action="store_true",
-                        help="print one view (after two scrapes, --interval apart) and exit")
+    parser.add_argument(
+        "--namespace",
+        default=os.environ.get("OTELSVC_NAMESPACE") or None,
+        help="the namespace the service was started with (default: $OTELSVC_NAMESPACE, else none)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="print one view (after two scrapes, --interval apart) and exit"
+    )
     parser.set_defaults(run=run_top)

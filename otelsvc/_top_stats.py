@@ -98,8 +98,9 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     return lower
 
 
-def _bucket_sets(prev: Scrape, cur: Scrape, base: str,
-                 key: Callable[[dict[str, str]], str]) -> dict[str, dict[float, float]]:
+def _bucket_sets(
+    prev: Scrape, cur: Scrape, base: str, key: Callable[[dict[str, str]], str]
+) -> dict[str, dict[float, float]]:
     groups: dict[str, dict[float, float]] = {}
     for labels, delta in _increases(prev, cur, base + "_bucket"):
         upper = float(labels["le"])
@@ -108,11 +109,14 @@ def _bucket_sets(prev: Scrape, cur: Scrape, base: str,
     return groups
 
 
-def quantiles(prev: Scrape, cur: Scrape, base: str, key: Callable[[dict[str, str]], str],
-              qs: tuple[float, ...]) -> dict[str, tuple[float | None, ...]]:
+def quantiles(
+    prev: Scrape, cur: Scrape, base: str, key: Callable[[dict[str, str]], str], qs: tuple[float, ...]
+) -> dict[str, tuple[float | None, ...]]:
     """For each group, the quantiles ``qs`` of the observations made between the scrapes."""
-    return {group: tuple(histogram_quantile(q, buckets.items()) for q in qs)
-            for group, buckets in _bucket_sets(prev, cur, base, key).items()}
+    return {
+        group: tuple(histogram_quantile(q, buckets.items()) for q in qs)
+        for group, buckets in _bucket_sets(prev, cur, base, key).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,12 @@ class RouteRow:
 
 # (duration histogram, route label, count series with the status, status label): semconv first, then classic.
 _HTTP_SOURCES = (
-    ("http_server_request_duration_seconds", "http_route", "http_server_request_duration_seconds_count",
-     "http_response_status_code"),
+    (
+        "http_server_request_duration_seconds",
+        "http_route",
+        "http_server_request_duration_seconds_count",
+        "http_response_status_code",
+    ),
     ("http_request_duration_seconds", "endpoint", "http_requests_total", "status"),
 )
 
@@ -187,13 +195,18 @@ def _figure(prev: Scrape, cur: Scrape, family: Family, spec: MetricSpec, namespa
     return Figure(spec.name, spec.kind, spec.unit, rate, p95)
 
 
-def family_figures(prev: Scrape, cur: Scrape, namespace: str | None = None,
-                   families: Iterable[Family] = FAMILIES) -> dict[str, list[Figure]]:
+def family_figures(
+    prev: Scrape, cur: Scrape, namespace: str | None = None, families: Iterable[Family] = FAMILIES
+) -> dict[str, list[Figure]]:
     """Each family's current metrics present in the scrape (legacy names left out), in catalog order."""
     out: dict[str, list[Figure]] = {}
     for family in families:
-        figures = [f for spec in family.metrics if not spec.legacy
-                   if (f := _figure(prev, cur, family, spec, namespace)) is not None]
+        figures = [
+            f
+            for spec in family.metrics
+            if not spec.legacy
+            if (f := _figure(prev, cur, family, spec, namespace)) is not None
+        ]
         if figures:
             out[family.name] = figures
     return out

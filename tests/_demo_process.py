@@ -13,8 +13,12 @@ DEMO_ARGS: tuple[str, ...] = ()
 @contextmanager
 def running_demo(*extra: str) -> Iterator[str]:
     """Start the demo, yield its metrics URL, stop it with SIGTERM and require a clean exit."""
-    proc = subprocess.Popen([sys.executable, "-m", "otelsvc", "demo", "--prometheus", "127.0.0.1:0", *DEMO_ARGS,
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otelsvc", "demo", "--prometheus", "127.0.0.1:0", *DEMO_ARGS, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline().strip()

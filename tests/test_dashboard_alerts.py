@@ -133,8 +133,9 @@ def test_promtool_unit_tests_of_every_alert_pass(tmp_path: Path) -> None:
     for case in CASES.values():
         tests += ["  - interval: 1m", "    input_series:" + case.rstrip()]
     (tmp_path / "alerts_test.yml").write_text("\n".join(tests) + "\n")
-    proc = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout, proc.stdout
 
@@ -143,10 +144,13 @@ def test_a_wrong_expectation_fails(tmp_path: Path) -> None:
     """The harness can fail: the instance-down case expecting the healthy instance is rejected."""
     promtool = _need("promtool")
     (tmp_path / "rules.yml").write_text(generate()[RULES_PATH])
-    case = CASES["OtelsvcInstanceDown"].replace("instance: 'a:9464', severity: critical",
-                                                "instance: 'b:9464', severity: critical")
+    case = CASES["OtelsvcInstanceDown"].replace(
+        "instance: 'a:9464', severity: critical", "instance: 'b:9464', severity: critical"
+    )
     (tmp_path / "alerts_test.yml").write_text(
-        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:" + case)
-    proc = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:" + case
+    )
+    proc = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode != 0 and "OtelsvcInstanceDown" in proc.stdout + proc.stderr

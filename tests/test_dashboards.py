@@ -81,8 +81,10 @@ def test_http_overview_has_rate_errors_and_quantiles_per_route() -> None:
     assert "Requests per second by route" in titles and "5xx error ratio by route" in titles
     exprs = " ".join(_exprs(board))
     for q in ("0.5", "0.95", "0.99"):
-        assert f"histogram_quantile({q}, sum by (le) (job_http_route:http_server_request_duration_seconds_bucket" \
-               f':rate5m{{job=~"$job"}}))' in exprs
+        assert (
+            f"histogram_quantile({q}, sum by (le) (job_http_route:http_server_request_duration_seconds_bucket"
+            f':rate5m{{job=~"$job"}}))' in exprs
+        )
 
 
 def test_namespace_prefixes_the_domain_families_but_not_http() -> None:
@@ -126,16 +128,24 @@ def test_promtool_accepts_the_rules(tmp_path: Path, namespace: str | None) -> No
 
 def test_cli_writes_the_files_and_refuses_bad_values(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "otelsvc", "dashboards", "--out", str(out), "--namespace", "shop",
-                           "--latency", "0.25"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "otelsvc", "dashboards", "--out", str(out), "--namespace", "shop", "--latency", "0.25"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     expected = generate(namespace="shop", thresholds=_thresholds(latency_p95=0.25))
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == set(expected)
     assert (out / RULES_PATH).read_text() == expected[RULES_PATH]
     assert ") > 0.25" in expected[RULES_PATH]
     for bad in (["--namespace", "9lives"], ["--error-ratio", "0"], ["--latency", "-1"]):
-        proc = subprocess.run([sys.executable, "-m", "otelsvc", "dashboards", "--out", str(out), *bad],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "otelsvc", "dashboards", "--out", str(out), *bad],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 2, (bad, proc.stderr)
         assert bad[0] in proc.stderr and bad[1] in proc.stderr
 

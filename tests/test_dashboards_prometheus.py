@@ -17,10 +17,18 @@ from otelsvc._dashboards import RULES_PATH, generate
 # Metrics the demo's simulation does not record (yet): their panels must come back empty, so that
 # this list cannot go stale silently when the simulation grows.
 DEMO_DOES_NOT_RECORD = {
-    "actor.queue.depth", "actor.connections.active", "actor.connections", "actor.user_tasks.active",
-    "actor.user_task.duration", "actor.shutdown.timeouts", "actor.sqlite.commit.duration",
-    "actor.sqlite.worker.command.duration", "actor.sqlite.worker.command.errors",
-    "network.permit_acquisition.duration", "invoker.state.truncations", "invoker.throttling.balance",
+    "actor.queue.depth",
+    "actor.connections.active",
+    "actor.connections",
+    "actor.user_tasks.active",
+    "actor.user_task.duration",
+    "actor.shutdown.timeouts",
+    "actor.sqlite.commit.duration",
+    "actor.sqlite.worker.command.duration",
+    "actor.sqlite.worker.command.errors",
+    "network.permit_acquisition.duration",
+    "invoker.state.truncations",
+    "invoker.throttling.balance",
 }
 
 

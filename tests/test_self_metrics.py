@@ -47,19 +47,25 @@ def refusing_collector() -> Iterator[str]:
 
 
 def test_failed_pushes_are_counted_per_pipeline_and_exporter(refusing_collector: str) -> None:
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=refusing_collector,
-                          otlp_protocol="http/protobuf", set_global=False)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0", otlp_endpoint=refusing_collector, otlp_protocol="http/protobuf", set_global=False
+    )
     try:
         assert guard.exporters["metrics"].total_failures == 0
         zero = 'otelsvc_export_failures_total{exporter="otlp_http",otel_scope_name="otelsvc"'
         body = _scrape(guard)
-        assert any(line.startswith(zero) and 'pipeline="metrics"' in line and line.endswith(" 0.0")
-                   for line in body.splitlines()), body
+        assert any(
+            line.startswith(zero) and 'pipeline="metrics"' in line and line.endswith(" 0.0")
+            for line in body.splitlines()
+        ), body
         guard.meter_provider.force_flush(5_000)
         wait_until(lambda: guard.exporters["metrics"].total_failures >= 1)
         failures = guard.exporters["metrics"].total_failures
-        rows = [line for line in _scrape(guard).splitlines()
-                if line.startswith("otelsvc_export_failures_total{") and 'pipeline="metrics"' in line]
+        rows = [
+            line
+            for line in _scrape(guard).splitlines()
+            if line.startswith("otelsvc_export_failures_total{") and 'pipeline="metrics"' in line
+        ]
         assert len(rows) == 1 and float(rows[0].rsplit(" ", 1)[1]) >= failures, rows
     finally:
         guard.shutdown()
@@ -80,8 +86,11 @@ def test_folds_are_counted_per_label_and_scraped() -> None:
     assert fold_counts()["test_fold_label"] - before == 2
     guard = otelsvc.start(prometheus="127.0.0.1:0", set_global=False)
     try:
-        rows = [line for line in _scrape(guard).splitlines()
-                if line.startswith("otelsvc_labels_folded_total{") and 'label="test_fold_label"' in line]
+        rows = [
+            line
+            for line in _scrape(guard).splitlines()
+            if line.startswith("otelsvc_labels_folded_total{") and 'label="test_fold_label"' in line
+        ]
         assert len(rows) == 1 and float(rows[0].rsplit(" ", 1)[1]) == fold_counts()["test_fold_label"], rows
     finally:
         guard.shutdown()

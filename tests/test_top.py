@@ -37,19 +37,42 @@ def tmux() -> Iterator[list[str]]:
 
 
 def _pane(tmux: list[str]) -> str:
-    return subprocess.run([*tmux, "capture-pane", "-p", "-t", "top"], capture_output=True, text=True,
-                          timeout=10).stdout
+    return subprocess.run([*tmux, "capture-pane", "-p", "-t", "top"], capture_output=True, text=True, timeout=10).stdout
 
 
 def test_top_shows_routes_and_families_live_and_leaves_cleanly_on_ctrl_c(tmux: list[str]) -> None:
     with running_demo() as url:
         # The pane's size, not the size pytest's own terminal left in COLUMNS/LINES, is what rich must use.
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm-256color"}
-        subprocess.run([*tmux, "new-session", "-d", "-s", "top", "-x", "200", "-y", "120",
-                        f"{sys.executable} -m otelsvc top {url} --interval 0.5"], check=True, env=env, timeout=10)
+        subprocess.run(
+            [
+                *tmux,
+                "new-session",
+                "-d",
+                "-s",
+                "top",
+                "-x",
+                "200",
+                "-y",
+                "120",
+                f"{sys.executable} -m otelsvc top {url} --interval 0.5",
+            ],
+            check=True,
+            env=env,
+            timeout=10,
+        )
         subprocess.run([*tmux, "set-option", "-t", "top", "remain-on-exit", "on"], check=True, timeout=10)
-        wanted = ("HTTP routes", "/orders", "/items/{id}", "req/s", "actor.started", "network.rpc.duration",
-                  "invoker.task.duration", "discovery.attempts", "/s ")
+        wanted = (
+            "HTTP routes",
+            "/orders",
+            "/items/{id}",
+            "req/s",
+            "actor.started",
+            "network.rpc.duration",
+            "invoker.task.duration",
+            "discovery.attempts",
+            "/s ",
+        )
 
         deadline = time.monotonic() + 60
         while not all(w in (screen := _pane(tmux)) for w in wanted) and time.monotonic() < deadline:
@@ -68,8 +91,12 @@ def test_top_shows_routes_and_families_live_and_leaves_cleanly_on_ctrl_c(tmux: l
         subprocess.run([*tmux, "send-keys", "-t", "top", "C-c"], check=True, timeout=10)
 
         def exited() -> str | None:
-            out = subprocess.run([*tmux, "display-message", "-p", "-t", "top", "#{pane_dead} #{pane_dead_status}"],
-                                 capture_output=True, text=True, timeout=10).stdout.split()
+            out = subprocess.run(
+                [*tmux, "display-message", "-p", "-t", "top", "#{pane_dead} #{pane_dead_status}"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.split()
             return out[1] if out and out[0] == "1" else None
 
         assert wait_until(exited, timeout=20) == "0"
@@ -83,8 +110,13 @@ def test_top_once_with_token_and_tls(tmp_path: Path, capsys: pytest.CaptureFixtu
     cert.private_key_pem.write_to_path(str(keyfile))
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     ca.cert_pem.write_to_path(str(cafile))
-    guard = otelsvc.start(prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile),
-                          metrics_token="s3cret", set_global=False)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        tls_certfile=str(certfile),
+        tls_keyfile=str(keyfile),
+        metrics_token="s3cret",
+        set_global=False,
+    )
     try:
         from otelsvc.instruments import DiscoveryMetrics
 

@@ -97,7 +97,8 @@ def test_family_figures_rate_current_value_and_namespace() -> None:
     assert figures["actor.started"].value == pytest.approx(3.5)
     assert figures["actor.active"].value == 6
     assert family_figures(prev, cur, namespace="shop") == {
-        "http": family_figures(prev, cur)["http"]}  # http is never namespaced
+        "http": family_figures(prev, cur)["http"]
+    }  # http is never namespaced
     shop = parse_scrape(SECOND.replace("actor_", "shop_actor_"), at=110.0)
     assert {f.metric for f in family_figures(shop, shop, namespace="shop")["actor"]} == figures.keys()
 

@@ -33,43 +33,76 @@ def _json(payload: object) -> str:
 def generate(namespace: str | None = None, thresholds: Thresholds | None = None) -> dict[str, str]:
     """Every generated file, keyed by its path under the output directory."""
     files = {
-        "grafana/http-overview.json": _json(dashboard(
-            "http-overview", "otelsvc / HTTP overview",
-            "Request rate, 5xx ratio and duration quantiles per route (OTel semantic-convention HTTP metrics)",
-            http_overview_panels(), namespace)),
+        "grafana/http-overview.json": _json(
+            dashboard(
+                "http-overview",
+                "otelsvc / HTTP overview",
+                "Request rate, 5xx ratio and duration quantiles per route (OTel semantic-convention HTTP metrics)",
+                http_overview_panels(),
+                namespace,
+            )
+        ),
     }
     for family in FAMILIES:
         title = f"otelsvc / {family.name}" + (f" ({namespace})" if namespace and family.namespaced else "")
         files[f"grafana/{family.name}.json"] = _json(
-            dashboard(family.name, title, family.description, family_panels(family, namespace), namespace))
+            dashboard(family.name, title, family.description, family_panels(family, namespace), namespace)
+        )
     files[RULES_PATH] = rules_file(namespace, thresholds or Thresholds())
     return files
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``otelsvc dashboards`` to the command's subparsers (``args.run`` runs it)."""
-    parser = sub.add_parser("dashboards", help="write Grafana dashboards and Prometheus rules for the families",
-                            description="Write a Grafana dashboard per instrument family, an HTTP overview and a "
-                                        "Prometheus rules file (recording rules and alerts).")
+    parser = sub.add_parser(
+        "dashboards",
+        help="write Grafana dashboards and Prometheus rules for the families",
+        description="Write a Grafana dashboard per instrument family, an HTTP overview and a "
+        "Prometheus rules file (recording rules and alerts).",
+    )
     parser.set_defaults(run=run_dashboards)
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="directory to write grafana/*.json and prometheus/otelsvc-rules.yml into")
-    parser.add_argument("--namespace", default=os.environ.get("OTELSVC_NAMESPACE") or None,
-                        help="the namespace the service was started with (default: $OTELSVC_NAMESPACE, else none)")
-    parser.add_argument("--error-ratio", type=float, default=Thresholds.error_ratio, metavar="RATIO",
-                        help="5xx share of requests that fires the error alert (default: %(default)s)")
-    parser.add_argument("--latency", type=float, default=Thresholds.latency_p95, metavar="SECONDS",
-                        help="p95 request duration that fires the latency alert (default: %(default)s)")
-    parser.add_argument("--job", default=Thresholds.job, metavar="REGEX",
-                        help="Prometheus jobs the instance-down alert watches (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="directory to write grafana/*.json and prometheus/otelsvc-rules.yml into",
+    )
+    parser.add_argument(
+        "--namespace",
+        default=os.environ.get("OTELSVC_NAMESPACE") or None,
+        help="the namespace the service was started with (default: $OTELSVC_NAMESPACE, else none)",
+    )
+    parser.add_argument(
+        "--error-ratio",
+        type=float,
+        default=Thresholds.error_ratio,
+        metavar="RATIO",
+        help="5xx share of requests that fires the error alert (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=Thresholds.latency_p95,
+        metavar="SECONDS",
+        help="p95 request duration that fires the latency alert (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--job",
+        default=Thresholds.job,
+        metavar="REGEX",
+        help="Prometheus jobs the instance-down alert watches (default: %(default)s)",
+    )
 
 
 def run_dashboards(args: argparse.Namespace) -> int:
     """Write the files; exit 2 on a bad namespace or threshold."""
     namespace = args.namespace
     if namespace is not None and not _NAMESPACE.fullmatch(namespace):
-        sys.stderr.write(f"otelsvc dashboards: --namespace={namespace!r} must start with a letter and hold only "
-                         "letters, digits, '_' and '.'\n")
+        sys.stderr.write(
+            f"otelsvc dashboards: --namespace={namespace!r} must start with a letter and hold only "
+            "letters, digits, '_' and '.'\n"
+        )
         return 2
     if not 0 < args.error_ratio < 1:
         sys.stderr.write(f"otelsvc dashboards: --error-ratio={args.error_ratio!r} must be between 0 and 1\n")

@@ -16,15 +16,38 @@ _WIDTH, _HEIGHT = 12, 8
 
 
 def _templating() -> dict[str, Any]:
-    return {"list": [
-        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []},
-        {"name": "job", "label": "Job", "type": "query", "datasource": dict(_DATASOURCE),
-         "definition": "label_values(up, job)",
-         "query": {"query": "label_values(up, job)", "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-         "includeAll": True, "allValue": ".*", "multi": True, "current": {}, "hide": 0, "refresh": 2,
-         "regex": "", "sort": 1, "options": []},
-    ]}
+    return {
+        "list": [
+            {
+                "name": "datasource",
+                "label": "Data source",
+                "type": "datasource",
+                "query": "prometheus",
+                "current": {},
+                "hide": 0,
+                "refresh": 1,
+                "regex": "",
+                "options": [],
+            },
+            {
+                "name": "job",
+                "label": "Job",
+                "type": "query",
+                "datasource": dict(_DATASOURCE),
+                "definition": "label_values(up, job)",
+                "query": {"query": "label_values(up, job)", "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+                "includeAll": True,
+                "allValue": ".*",
+                "multi": True,
+                "current": {},
+                "hide": 0,
+                "refresh": 2,
+                "regex": "",
+                "sort": 1,
+                "options": [],
+            },
+        ]
+    }
 
 
 def _panel(index: int, panel: Panel) -> dict[str, Any]:
@@ -36,11 +59,18 @@ def _panel(index: int, panel: Panel) -> dict[str, Any]:
         "datasource": dict(_DATASOURCE),
         "gridPos": {"h": _HEIGHT, "w": _WIDTH, "x": (index % 2) * _WIDTH, "y": (index // 2) * _HEIGHT},
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                    "tooltip": {"mode": "multi", "sort": "desc"}},
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
         "targets": [
-            {"datasource": dict(_DATASOURCE), "expr": target.expr, "legendFormat": target.legend,
-             "refId": chr(ord("A") + n), "range": True}
+            {
+                "datasource": dict(_DATASOURCE),
+                "expr": target.expr,
+                "legendFormat": target.legend,
+                "refId": chr(ord("A") + n),
+                "range": True,
+            }
             for n, target in enumerate(panel.targets)
         ],
     }

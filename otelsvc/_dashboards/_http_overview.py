@@ -42,18 +42,45 @@ def http_recording_rules() -> list[RecordingRule]:
 def http_overview_panels() -> list[Panel]:
     route = ("http_route",)
     return [
-        Panel("Requests per second by route", "Requests served, from the http.server.request.duration count",
-              "reqps", (Target(f"sum by (http_route) ({REQUESTS}{JOB})", "{{http_route}}"),)),
-        Panel("5xx error ratio by route", "Share of requests answered with a 5xx status", "percentunit",
-              (Target(f"sum by (http_route) ({ERRORS}{JOB}) / sum by (http_route) ({REQUESTS}{JOB})",
-                      "{{http_route}}"),)),
-        Panel("Request duration, all routes (p50, p95, p99)", "Quantiles estimated from the duration histogram",
-              "s", tuple(Target(quantile_expr(q, ROUTE_BUCKETS, ()), f"p{round(q * 100)}") for q in QUANTILES)),
-        Panel("p95 request duration by route", "95th percentile per route, from the duration histogram", "s",
-              (Target(quantile_expr(0.95, ROUTE_BUCKETS, route), "{{http_route}}"),)),
-        Panel("Responses per second by status code", "Every response, by its status code", "reqps",
-              (Target(f"sum by (http_response_status_code) (rate({DURATION}_count{JOB}[{RATE_INTERVAL}]))",
-                      "{{http_response_status_code}}"),)),
-        Panel("Active requests", "Requests in flight", "short",
-              (Target(f"sum by (http_request_method) ({ACTIVE}{JOB})", "{{http_request_method}}"),)),
+        Panel(
+            "Requests per second by route",
+            "Requests served, from the http.server.request.duration count",
+            "reqps",
+            (Target(f"sum by (http_route) ({REQUESTS}{JOB})", "{{http_route}}"),),
+        ),
+        Panel(
+            "5xx error ratio by route",
+            "Share of requests answered with a 5xx status",
+            "percentunit",
+            (Target(f"sum by (http_route) ({ERRORS}{JOB}) / sum by (http_route) ({REQUESTS}{JOB})", "{{http_route}}"),),
+        ),
+        Panel(
+            "Request duration, all routes (p50, p95, p99)",
+            "Quantiles estimated from the duration histogram",
+            "s",
+            tuple(Target(quantile_expr(q, ROUTE_BUCKETS, ()), f"p{round(q * 100)}") for q in QUANTILES),
+        ),
+        Panel(
+            "p95 request duration by route",
+            "95th percentile per route, from the duration histogram",
+            "s",
+            (Target(quantile_expr(0.95, ROUTE_BUCKETS, route), "{{http_route}}"),),
+        ),
+        Panel(
+            "Responses per second by status code",
+            "Every response, by its status code",
+            "reqps",
+            (
+                Target(
+                    f"sum by (http_response_status_code) (rate({DURATION}_count{JOB}[{RATE_INTERVAL}]))",
+                    "{{http_response_status_code}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Active requests",
+            "Requests in flight",
+            "short",
+            (Target(f"sum by (http_request_method) ({ACTIVE}{JOB})", "{{http_request_method}}"),),
+        ),
     ]

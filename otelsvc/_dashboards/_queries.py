@@ -85,8 +85,9 @@ def bucket_rule_name(name: str, groups: tuple[str, ...]) -> str:
 
 
 def _histogram_rule(name: str, groups: tuple[str, ...]) -> RecordingRule:
-    return RecordingRule(bucket_rule_name(name, groups),
-                         f"sum by ({', '.join(('job', 'le', *groups))}) (rate({name}_bucket[5m]))")
+    return RecordingRule(
+        bucket_rule_name(name, groups), f"sum by ({', '.join(('job', 'le', *groups))}) (rate({name}_bucket[5m]))"
+    )
 
 
 def quantile_expr(q: float, rule: str, groups: tuple[str, ...]) -> str:
@@ -120,5 +121,8 @@ def family_panels(family: Family, namespace: str | None) -> list[Panel]:
 
 def recording_rules(family: Family, namespace: str | None) -> list[RecordingRule]:
     """The bucket-rate rules the family's quantile panels read."""
-    return [_histogram_rule(metric_name(family, spec, namespace), _groups(spec))
-            for spec in family.metrics if spec.kind == "histogram" and not spec.legacy]
+    return [
+        _histogram_rule(metric_name(family, spec, namespace), _groups(spec))
+        for spec in family.metrics
+        if spec.kind == "histogram" and not spec.legacy
+    ]

@@ -35,36 +35,63 @@ class Thresholds:
 def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
     """The alerting rules, in the rules-file shape."""
     return [
-        {"alert": "OtelsvcHttpErrorRatioHigh",
-         "expr": f"sum by (job) ({ERRORS}) / sum by (job) ({REQUESTS}) > {t.error_ratio!r}",
-         "for": "10m", "labels": {"severity": "warning"},
-         "annotations": {"summary": "{{ $labels.job }}: more than " + f"{t.error_ratio:.0%}"
-                         + " of HTTP requests answered 5xx for 10 minutes"}},
-        {"alert": "OtelsvcHttpLatencyHigh",
-         "expr": f"histogram_quantile(0.95, sum by (job, le) ({ROUTE_BUCKETS})) > {t.latency_p95!r}",
-         "for": "10m", "labels": {"severity": "warning"},
-         "annotations": {"summary": "{{ $labels.job }}: p95 HTTP request duration above "
-                         + f"{t.latency_p95:g}s for 10 minutes"}},
-        {"alert": "OtelsvcExportFailing",
-         "expr": f"sum by (job, instance, pipeline, exporter) (rate({EXPORT_FAILURES}[5m])) > 0",
-         "for": "10m", "labels": {"severity": "warning"},
-         "annotations": {"summary": "{{ $labels.instance }}: OTLP {{ $labels.pipeline }} push "
-                         "({{ $labels.exporter }}) failing for 10 minutes"}},
-        {"alert": "OtelsvcSpansDropped",
-         "expr": f"sum by (job, instance) (increase({SPANS_DROPPED}[5m])) > 0",
-         "labels": {"severity": "warning"},
-         "annotations": {"summary": "{{ $labels.instance }}: spans dropped, the collector was away "
-                         "longer than the retry buffer holds"}},
-        {"alert": "OtelsvcLabelValuesFolded",
-         "expr": f"sum by (job, instance, label) (increase({LABELS_FOLDED}[15m])) > 0",
-         "labels": {"severity": "info"},
-         "annotations": {"summary": "{{ $labels.instance }}: label {{ $labels.label }} reached its cap; "
-                         "new values are recorded as other"}},
-        {"alert": "OtelsvcInstanceDown",
-         "expr": f'up{{job=~"{t.job}"}} == 0',
-         "for": "5m", "labels": {"severity": "critical"},
-         "annotations": {"summary": "{{ $labels.instance }} of {{ $labels.job }} has not answered a scrape "
-                         "for 5 minutes"}},
+        {
+            "alert": "OtelsvcHttpErrorRatioHigh",
+            "expr": f"sum by (job) ({ERRORS}) / sum by (job) ({REQUESTS}) > {t.error_ratio!r}",
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.job }}: more than "
+                + f"{t.error_ratio:.0%}"
+                + " of HTTP requests answered 5xx for 10 minutes"
+            },
+        },
+        {
+            "alert": "OtelsvcHttpLatencyHigh",
+            "expr": f"histogram_quantile(0.95, sum by (job, le) ({ROUTE_BUCKETS})) > {t.latency_p95!r}",
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.job }}: p95 HTTP request duration above " + f"{t.latency_p95:g}s for 10 minutes"
+            },
+        },
+        {
+            "alert": "OtelsvcExportFailing",
+            "expr": f"sum by (job, instance, pipeline, exporter) (rate({EXPORT_FAILURES}[5m])) > 0",
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.instance }}: OTLP {{ $labels.pipeline }} push "
+                "({{ $labels.exporter }}) failing for 10 minutes"
+            },
+        },
+        {
+            "alert": "OtelsvcSpansDropped",
+            "expr": f"sum by (job, instance) (increase({SPANS_DROPPED}[5m])) > 0",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.instance }}: spans dropped, the collector was away "
+                "longer than the retry buffer holds"
+            },
+        },
+        {
+            "alert": "OtelsvcLabelValuesFolded",
+            "expr": f"sum by (job, instance, label) (increase({LABELS_FOLDED}[15m])) > 0",
+            "labels": {"severity": "info"},
+            "annotations": {
+                "summary": "{{ $labels.instance }}: label {{ $labels.label }} reached its cap; "
+                "new values are recorded as other"
+            },
+        },
+        {
+            "alert": "OtelsvcInstanceDown",
+            "expr": f'up{{job=~"{t.job}"}} == 0',
+            "for": "5m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "{{ $labels.instance }} of {{ $labels.job }} has not answered a scrape for 5 minutes"
+            },
+        },
     ]
 
 
@@ -80,7 +107,9 @@ def rules_file(namespace: str | None, thresholds: Thresholds) -> str:
         if rules:
             groups.append({"name": f"otelsvc-{family.name}", "rules": _records(rules)})
     groups.append({"name": "otelsvc-alerts", "rules": alert_rules(thresholds)})
-    header = ("# Generated by `otelsvc dashboards`"
-              + (f" --namespace {namespace}" if namespace else "")
-              + "; regenerate rather than edit.\n")
+    header = (
+        "# Generated by `otelsvc dashboards`"
+        + (f" --namespace {namespace}" if namespace else "")
+        + "; regenerate rather than edit.\n"
+    )
     return header + to_yaml({"groups": groups})
