@@ -123,7 +123,7 @@ def render(
     if prev is None or cur is None:
         parts.append(Text("waiting for a second scrape…"))
         return Group(*parts)
-    parts.append(Text(f"{len(cur.samples)} samples; rates over the last {cur.at - prev.at:.1f}s"))
+    parts.append(Text(f"{cur.sample_count} samples; rates over the last {cur.at - prev.at:.1f}s"))
     parts.append(_routes_table(route_rows(prev, cur)))
     figures = family_figures(prev, cur, namespace)
     parts.append(Columns([_family_table(name, rows) for name, rows in figures.items() if name != "http"]))

@@ -31,38 +31,40 @@ _UNMATCHED = "(unmatched)"
 
 @dataclass(frozen=True)
 class Scrape:
-    """One scrape: its time (seconds, any monotonic clock) and every sample by (name, sorted labels)."""
+    """One scrape: its time (seconds, any monotonic clock) and each sample name's series by sorted labels."""
 
     at: float
-    samples: dict[tuple[str, Labels], float]
+    metrics: dict[str, dict[Labels, float]]
+
+    @property
+    def sample_count(self) -> int:
+        return sum(len(series) for series in self.metrics.values())
 
     def series(self, name: str) -> Iterable[tuple[dict[str, str], float]]:
-        for (sample_name, labels), value in self.samples.items():
-            if sample_name == name:
-                yield dict(labels), value
+        for labels, value in self.metrics.get(name, {}).items():
+            yield dict(labels), value
 
     def has(self, name: str) -> bool:
-        return any(sample_name == name for sample_name, _ in self.samples)
+        return name in self.metrics
 
 
 def parse_scrape(text: str, at: float) -> Scrape:
     """Parse a text exposition with prometheus_client's parser."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    samples: dict[tuple[str, Labels], float] = {}
+    metrics: dict[str, dict[Labels, float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
-    return Scrape(at, samples)
+            metrics.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = float(sample.value)
+    return Scrape(at, metrics)
 
 
 def _increases(prev: Scrape, cur: Scrape, name: str) -> Iterable[tuple[dict[str, str], float]]:
     """Per-series increase of a cumulative sample; a series absent before, or reset, counts from zero."""
-    for key, value in cur.samples.items():
-        if key[0] != name:
-            continue
-        before = prev.samples.get(key, 0.0)
-        yield dict(key[1]), value - before if value >= before else value
+    before = prev.metrics.get(name, {})
+    for labels, value in cur.metrics.get(name, {}).items():
+        old = before.get(labels, 0.0)
+        yield dict(labels), value - old if value >= old else value
 
 
 def rates(prev: Scrape, cur: Scrape, name: str, key: Callable[[dict[str, str]], str]) -> dict[str, float]:
