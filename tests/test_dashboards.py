@@ -34,7 +34,7 @@ def test_every_dashboard_has_the_pinned_schema_variables_and_well_formed_panels(
     assert set(boards) == {"grafana/http-overview.json", *(f"grafana/{f.name}.json" for f in FAMILIES)}
     assert len({b["uid"] for b in boards.values()}) == len(boards)
     for path, board in boards.items():
-        assert board["schemaVersion"] == SCHEMA_VERSION, path
+        assert board["schemaVersion"] == SCHEMA_VERSION == 42, path  # pinned: a change is deliberate
         assert len(board["uid"]) <= 40 and board["title"] and board["panels"], path
         variables = {v["name"]: v for v in board["templating"]["list"]}
         assert variables["datasource"]["type"] == "datasource"
