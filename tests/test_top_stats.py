@@ -125,3 +125,26 @@ def test_histogram_quantile_is_monotone_and_within_bounds(counts: list[int], q1:
         return
     assert low is not None and high is not None
     assert 0 <= low <= high <= bounds[-2]
+
+
+def test_an_endpoint_served_by_prometheus_client_alone() -> None:
+    """Any exposition of the families works: here a plain prometheus_client registry, no otelsvc involved."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    started = Counter("actor_started", "actors started", ["actor_name"], registry=registry)
+    duration = Histogram(
+        "http_request_duration_seconds", "duration", ["endpoint"], registry=registry, buckets=(0.1, 1.0)
+    )
+    requests = Counter("http_requests", "requests", ["endpoint", "method", "status"], registry=registry)
+    prev = parse_scrape(generate_latest(registry).decode(), at=0.0)
+    started.labels("counter").inc(8)
+    for seconds, status in ((0.05, "200"), (0.5, "200"), (0.5, "200"), (3.0, "502")):
+        duration.labels("/boot").observe(seconds)
+        requests.labels("/boot", "GET", status).inc()
+    cur = parse_scrape(generate_latest(registry).decode(), at=4.0)
+    (row,) = route_rows(prev, cur)
+    assert (row.route, row.rate, row.error_ratio) == ("/boot", 1.0, 0.25)
+    assert row.p50 == pytest.approx(0.1 + 0.9 * (2 - 1) / 2)
+    (figure,) = family_figures(prev, cur)["actor"]
+    assert (figure.metric, figure.value) == ("actor.started", 2.0)
