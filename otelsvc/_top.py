@@ -9,6 +9,7 @@ Needs ``rich`` (``pip install 'otelsvc[top]'``); Ctrl-C leaves it cleanly.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import ssl
 import sys
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from otelsvc._top_stats import Figure, RouteRow, Scrape
 
-__all__ = ["fetch", "metrics_url", "register", "run_top"]
+__all__ = ["HELP", "configure", "fetch", "metrics_url", "register", "run"]
 
+HELP = "live terminal view of a running service's /metrics: per-route rate, errors, latency; family figures"
 _DEFAULT_URL = "http://127.0.0.1:9464/metrics"
 _INSTALL_HINT = "otelsvc top needs the rich package: pip install 'otelsvc[top]'\n"
 
@@ -139,7 +141,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_top(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Refresh in place until Ctrl-C (exit 0); ``--once`` prints one view after two scrapes."""
     try:
         from rich.console import Console
@@ -147,8 +149,8 @@ def run_top(args: argparse.Namespace) -> int:
     except ImportError:
         sys.stderr.write(_INSTALL_HINT)
         return 1
-    if not args.interval > 0:
-        sys.stderr.write(f"otelsvc top: --interval={args.interval!r} must be positive\n")
+    if not (math.isfinite(args.interval) and args.interval > 0):
+        sys.stderr.write(f"otelsvc top: --interval={args.interval!r} must be a number of seconds greater than 0\n")
         return 2
     url = metrics_url(args.url)
     context = _ssl_context(args.insecure, args.cacert) if url.startswith("https:") else None
@@ -189,15 +191,8 @@ def run_top(args: argparse.Namespace) -> int:
         return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``otelsvc top`` to the command's subparsers (``args.run`` runs it)."""
-    parser = sub.add_parser(
-        "top",
-        help="live terminal view of a running service's /metrics",
-        description="Scrape a Prometheus endpoint and show request rate, 5xx ratio and duration "
-        "quantiles per route and each family's headline figures, refreshing in "
-        "place. Ctrl-C to leave.",
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``otelsvc top``."""
     parser.add_argument(
         "url", nargs="?", default=_DEFAULT_URL, help="the /metrics URL, or HOST:PORT (default: %(default)s)"
     )
@@ -207,7 +202,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--token",
         default=os.environ.get("OTELSVC_METRICS_TOKEN") or None,
-        help="bearer token for the endpoint (default: $OTELSVC_METRICS_TOKEN, else none)",
+        help="bearer token for the endpoint (default: OTELSVC_METRICS_TOKEN, else none)",
     )
     parser.add_argument(
         "--cacert",
@@ -215,13 +210,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="CA bundle to verify an https endpoint with (default: the system's)",
     )
-    parser.add_argument("--insecure", action="store_true", help="do not verify an https endpoint's certificate")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify an https endpoint's certificate (default: off)"
+    )
     parser.add_argument(
         "--namespace",
         default=os.environ.get("OTELSVC_NAMESPACE") or None,
-        help="the namespace the service was started with (default: $OTELSVC_NAMESPACE, else none)",
+        help="the namespace the service was started with (default: OTELSVC_NAMESPACE, else none)",
     )
     parser.add_argument(
-        "--once", action="store_true", help="print one view (after two scrapes, --interval apart) and exit"
+        "--once",
+        action="store_true",
+        help="print one view (after two scrapes, --interval apart) and exit (default: off, refresh until Ctrl-C)",
     )
-    parser.set_defaults(run=run_top)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``otelsvc top`` to the command's subparsers (``args.run`` runs it)."""
+    parser = sub.add_parser("top", help=HELP, description=HELP + ". Ctrl-C to leave.")
+    configure(parser)
+    parser.set_defaults(run=run)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import _need
 
-from otelsvc._dashboards import RULES_PATH, generate
+from otelsvc._dashboards._generate import RULES_PATH, generate
 
 # One promtool unit test per alert: series with a faulty and a healthy target, then the alerts expected.
 _CASES = {

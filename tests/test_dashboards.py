@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import _need
 
-from otelsvc._dashboards import RULES_PATH, generate
+from otelsvc._dashboards._generate import RULES_PATH, generate
 from otelsvc._dashboards._grafana import SCHEMA_VERSION
 from otelsvc._dashboards._queries import metric_name
 from otelsvc.instruments import FAMILIES
@@ -151,6 +151,6 @@ def test_cli_writes_the_files_and_refuses_bad_values(tmp_path: Path) -> None:
 
 
 def _thresholds(**kw: Any) -> Any:
-    from otelsvc._dashboards import Thresholds
+    from otelsvc._dashboards._thresholds import Thresholds
 
     return Thresholds(**kw)

@@ -12,7 +12,7 @@ from typing import Any
 
 from _demo_process import running_demo
 
-from otelsvc._dashboards import RULES_PATH, generate
+from otelsvc._dashboards._generate import RULES_PATH, generate
 
 # Metrics the demo's simulation does not record (yet): their panels must come back empty, so that
 # this list cannot go stale silently when the simulation grows.

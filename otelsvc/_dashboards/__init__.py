@@ -1,115 +1,87 @@
 """``otelsvc dashboards``: Grafana dashboards and Prometheus rules generated from the instrument catalog.
 
-``generate()`` returns the files (path relative to the output directory -> text): one dashboard
-per family under ``grafana/``, the HTTP overview, and ``prometheus/otelsvc-rules.yml``. The files
-for the shipped families, without a namespace, are committed under ``dashboards/`` at the repo root.
+``_generate.generate()`` returns the files (path relative to the output directory -> text): one
+dashboard per family under ``grafana/``, the HTTP overview, and ``prometheus/otelsvc-rules.yml``.
+The files for the shipped families, without a namespace, are committed under ``dashboards/`` at
+the repo root. This module is the command (``HELP``, ``configure``, ``run``) and imports only the
+standard library, so ``otelsvc --help`` stays fast; the generator loads in ``run``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import sys
 from pathlib import Path
 
-from otelsvc._dashboards._grafana import dashboard
-from otelsvc._dashboards._http_overview import http_overview_panels
-from otelsvc._dashboards._queries import family_panels
-from otelsvc._dashboards._rules import Thresholds, rules_file
-from otelsvc.instruments import FAMILIES
+from otelsvc._dashboards._thresholds import Thresholds
 
-__all__ = ["RULES_PATH", "Thresholds", "generate", "register", "run_dashboards"]
+__all__ = ["HELP", "configure", "register", "run"]
 
-RULES_PATH = "prometheus/otelsvc-rules.yml"
-_NAMESPACE = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
+HELP = "write a Grafana dashboard per instrument family, an HTTP overview and Prometheus rules (recording, alerts)"
 
 
-def _json(payload: object) -> str:
-    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
-
-
-def generate(namespace: str | None = None, thresholds: Thresholds | None = None) -> dict[str, str]:
-    """Every generated file, keyed by its path under the output directory."""
-    files = {
-        "grafana/http-overview.json": _json(
-            dashboard(
-                "http-overview",
-                "otelsvc / HTTP overview",
-                "Request rate, 5xx ratio and duration quantiles per route (OTel semantic-convention HTTP metrics)",
-                http_overview_panels(),
-                namespace,
-            )
-        ),
-    }
-    for family in FAMILIES:
-        title = f"otelsvc / {family.name}" + (f" ({namespace})" if namespace and family.namespaced else "")
-        files[f"grafana/{family.name}.json"] = _json(
-            dashboard(family.name, title, family.description, family_panels(family, namespace), namespace)
-        )
-    files[RULES_PATH] = rules_file(namespace, thresholds or Thresholds())
-    return files
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``otelsvc dashboards`` to the command's subparsers (``args.run`` runs it)."""
-    parser = sub.add_parser(
-        "dashboards",
-        help="write Grafana dashboards and Prometheus rules for the families",
-        description="Write a Grafana dashboard per instrument family, an HTTP overview and a "
-        "Prometheus rules file (recording rules and alerts).",
-    )
-    parser.set_defaults(run=run_dashboards)
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``otelsvc dashboards``."""
     parser.add_argument(
         "--out",
         type=Path,
         required=True,
         metavar="DIR",
-        help="directory to write grafana/*.json and prometheus/otelsvc-rules.yml into",
+        help="directory to write grafana/*.json and prometheus/otelsvc-rules.yml into (required)",
     )
     parser.add_argument(
         "--namespace",
         default=os.environ.get("OTELSVC_NAMESPACE") or None,
-        help="the namespace the service was started with (default: $OTELSVC_NAMESPACE, else none)",
+        help="the namespace the service was started with (default: OTELSVC_NAMESPACE, else none)",
     )
     parser.add_argument(
         "--error-ratio",
         type=float,
         default=Thresholds.error_ratio,
         metavar="RATIO",
-        help="5xx share of requests that fires the error alert (default: %(default)s)",
+        help="5xx share of a job's requests that fires OtelsvcHttpErrorRatioHigh (default: %(default)s)",
     )
     parser.add_argument(
         "--latency",
         type=float,
         default=Thresholds.latency_p95,
         metavar="SECONDS",
-        help="p95 request duration that fires the latency alert (default: %(default)s)",
+        help="p95 request duration that fires OtelsvcHttpLatencyHigh (default: %(default)s)",
     )
     parser.add_argument(
         "--job",
         default=Thresholds.job,
         metavar="REGEX",
-        help="Prometheus jobs the instance-down alert watches (default: %(default)s)",
+        help="Prometheus jobs OtelsvcInstanceDown watches (default: %(default)s, every job)",
     )
 
 
-def run_dashboards(args: argparse.Namespace) -> int:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``otelsvc dashboards`` to the command's subparsers (``args.run`` runs it)."""
+    parser = sub.add_parser("dashboards", help=HELP, description=HELP)
+    configure(parser)
+    parser.set_defaults(run=run)
+
+
+def _bad(flag: str, value: object, why: str) -> int:
+    sys.stderr.write(f"otelsvc dashboards: {flag}={value!r} {why}\n")
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
     """Write the files; exit 2 on a bad namespace or threshold."""
+    import math
+
+    from otelsvc._dashboards._generate import NAMESPACE, generate
+
     namespace = args.namespace
-    if namespace is not None and not _NAMESPACE.fullmatch(namespace):
-        sys.stderr.write(
-            f"otelsvc dashboards: --namespace={namespace!r} must start with a letter and hold only "
-            "letters, digits, '_' and '.'\n"
-        )
-        return 2
+    if namespace is not None and not NAMESPACE.fullmatch(namespace):
+        return _bad("--namespace", namespace, "must start with a letter and hold only letters, digits, '_' and '.'")
     if not 0 < args.error_ratio < 1:
-        sys.stderr.write(f"otelsvc dashboards: --error-ratio={args.error_ratio!r} must be between 0 and 1\n")
-        return 2
-    if not args.latency > 0:
-        sys.stderr.write(f"otelsvc dashboards: --latency={args.latency!r} must be positive\n")
-        return 2
+        return _bad("--error-ratio", args.error_ratio, "must be between 0 and 1")
+    if not (math.isfinite(args.latency) and args.latency > 0):
+        return _bad("--latency", args.latency, "must be a number of seconds greater than 0")
     files = generate(namespace, Thresholds(args.error_ratio, args.latency, args.job))
     for relative, text in files.items():
         path = args.out / relative

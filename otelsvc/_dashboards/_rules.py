@@ -7,11 +7,11 @@ rules`` case in tests/dashboards.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from otelsvc._dashboards._http_overview import ERRORS, REQUESTS, ROUTE_BUCKETS, http_recording_rules
 from otelsvc._dashboards._queries import RecordingRule, recording_rules
+from otelsvc._dashboards._thresholds import Thresholds
 from otelsvc._dashboards._yaml import to_yaml
 from otelsvc._exposition import prometheus_name
 from otelsvc.instruments import FAMILIES
@@ -21,15 +21,6 @@ __all__ = ["Thresholds", "alert_rules", "rules_file"]
 EXPORT_FAILURES = prometheus_name("otelsvc.export.failures", "{export}", "counter")
 SPANS_DROPPED = prometheus_name("otelsvc.spans.dropped", "{span}", "counter")
 LABELS_FOLDED = prometheus_name("otelsvc.labels.folded", "{value}", "counter")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Where the alerts fire: 5xx share, p95 seconds, and which jobs ``up`` is watched for."""
-
-    error_ratio: float = 0.05
-    latency_p95: float = 1.0
-    job: str = ".+"
 
 
 def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
