@@ -7,14 +7,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-DEMO_ARGS: tuple[str, ...] = ()
-
 
 @contextmanager
 def running_demo(*extra: str) -> Iterator[str]:
     """Start the demo, yield its metrics URL, stop it with SIGTERM and require a clean exit."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otelsvc", "demo", "--prometheus", "127.0.0.1:0", *DEMO_ARGS, *extra],
+        [sys.executable, "-m", "otelsvc", "demo", "--prometheus", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
