@@ -6,8 +6,9 @@ side by side, and a teardown at exit that is bounded in time and logs every fail
 
 from otelsvc._bridge import HandleInstrument
 from otelsvc._errors import ConfigError
-from otelsvc._guard import ProviderGuard, start
+from otelsvc._guard import ProviderGuard
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, Timer, UpDownCounterHandle
+from otelsvc._start import start
 from otelsvc._version import __version__
 
 __all__ = [

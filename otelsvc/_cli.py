@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS", help=argparse.SUPPRESS)
     catalog = sub.add_parser("catalog", help="print the instrument catalog")
     catalog.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    from otelsvc._check import add_check_parser
+
+    add_check_parser(sub)
     _dashboards.register(sub)
     _top.register(sub)
     return parser
@@ -41,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(catalog_json() if args.format == "json" else catalog_markdown())
         return 0
+    if args.command == "check":
+        from otelsvc._check import run_check
+
+        return run_check(args)
     from otelsvc._demo import run_demo
 
     return run_demo(args)

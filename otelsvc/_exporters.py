@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from otelsvc._config import OtlpSignal
 from otelsvc._health import ExporterHealth
 from otelsvc._logging import logger
+from otelsvc._sdk_env import otlp_variables_hidden
 
 __all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "temporalities"]
 
@@ -68,8 +69,8 @@ def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
         "compression": grpc.Compression.Gzip if sig.compression == "gzip" else grpc.Compression.NoCompression,
         "meter_provider": NoOpMeterProvider(),
     }
-    if sig.insecure is not None:
-        kwargs["insecure"] = sig.insecure
+    # Settings consumed explicitly (the SDK would otherwise consult the variables itself).
+    kwargs["insecure"] = sig.insecure if sig.insecure is not None else sig.endpoint.startswith("http://")
     if sig.certificate or sig.client_key:
         def read(path: str | None) -> bytes | None:
             if path is None:
@@ -126,11 +127,13 @@ def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "ex
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
         kwargs = _grpc_kwargs(sig)
-        return Grpc(**common, **kwargs)
+        with otlp_variables_hidden():
+            return Grpc(**common, **kwargs)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
 
     kwargs = _http_kwargs(sig)
-    exporter: MetricExporter = Http(**common, **kwargs)
+    with otlp_variables_hidden():
+        exporter: MetricExporter = Http(**common, **kwargs)
     return exporter
 
 
@@ -139,10 +142,13 @@ def build_span_exporter(sig: OtlpSignal) -> SpanExporter:
     if sig.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
-        return Grpc(**_grpc_kwargs(sig))
+        kwargs = _grpc_kwargs(sig)
+        with otlp_variables_hidden():
+            return Grpc(**kwargs)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
-    return Http(**_http_kwargs(sig))
+    with otlp_variables_hidden():
+        return Http(**_http_kwargs(sig))
 
 
 class _Outcomes:

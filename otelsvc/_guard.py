@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otelsvc import _process_hooks
 from otelsvc._bridge import Bridge, HandleInstrument
-from otelsvc._config import Settings, load_settings
+from otelsvc._config import Settings
 from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._health import ExporterHealth, Lifecycle
@@ -38,17 +38,7 @@ if TYPE_CHECKING:
     from otelsvc._prometheus import PrometheusReader
     from otelsvc._server import TelemetryServer
 
-__all__ = ["ProviderGuard", "start"]
-
-
-def start(**settings: Any) -> ProviderGuard:
-    """Start telemetry for this process and return its guard.
-
-    Settings are keywords (see the README's table); unset ones come from ``OTELSVC_*`` then the
-    standard ``OTEL_*`` variables, then defaults. Raises ``ConfigError`` listing every bad setting
-    before any thread or socket exists.
-    """
-    return ProviderGuard(load_settings(settings))
+__all__ = ["ProviderGuard"]
 
 
 def _sampler(settings: Settings) -> Any:
@@ -133,6 +123,7 @@ class ProviderGuard:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         from otelsvc._exporters import MetricPushProxy, SpanPushProxy, build_metric_exporter, build_span_exporter
+        from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
 
         self.resource = build_resource(settings)
@@ -161,12 +152,17 @@ class ProviderGuard:
                 )
             )
         readers.extend(extra_readers)
+        console_reader = console_metric_reader(settings)
+        if console_reader is not None:
+            readers.append(console_reader)
         self._readers = readers
-        provider = SdkMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
+        provider = SdkMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
+                                    exemplar_filter=exemplar_filter(settings))
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider
-        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False)
+        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False,
+                                            span_limits=span_limits(settings))
         if settings.otlp_traces is not None:
             tsig = settings.otlp_traces
             health = self.exporters["spans"] = ExporterHealth("spans", tsig.endpoint)
@@ -184,6 +180,9 @@ class ProviderGuard:
                     export_timeout_millis=settings.bsp_export_timeout * 1000,
                 )
             )
+        console_spans = console_span_processor(settings)
+        if console_spans is not None:
+            tracer_provider.add_span_processor(console_spans)
         self.tracer_provider = tracer_provider
         if self._span_proxy is not None:
             self._register_span_drop_metric(provider)

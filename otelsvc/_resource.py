@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import (
+    TELEMETRY_SDK_LANGUAGE,
+    TELEMETRY_SDK_NAME,
+    TELEMETRY_SDK_VERSION,
+    Resource,
+)
 
 from otelsvc._config import Settings
 
@@ -23,7 +30,18 @@ def build_resource(settings: Settings, instance_id: str | None = None) -> Resour
     if instance_id is not None:
         attrs[INSTANCE_ID] = instance_id
     attrs.setdefault(INSTANCE_ID, str(uuid.uuid4()))
-    return Resource.create(attrs)
+    # Not Resource.create(): it reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME again, itself
+    # (undecoded keys came out as a second attribute, a malformed value was reported twice).
+    return Resource({**_sdk_attributes(), **attrs})
+
+
+@cache
+def _sdk_attributes() -> dict[str, str]:
+    try:
+        sdk_version = version("opentelemetry-sdk")
+    except PackageNotFoundError:
+        sdk_version = "unknown"
+    return {TELEMETRY_SDK_LANGUAGE: "python", TELEMETRY_SDK_NAME: "opentelemetry", TELEMETRY_SDK_VERSION: sdk_version}
 
 
 def child_instance_id(settings: Settings) -> str:

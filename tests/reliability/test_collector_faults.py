@@ -31,7 +31,7 @@ def _start(endpoint: str, protocol: str = "grpc", **extra: Any) -> otelsvc.Provi
 
 @pytest.fixture(autouse=True)
 def _fast_failures(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.5")  # seconds, as the installed SDK reads it
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")  # milliseconds, as the spec says
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 
 

@@ -142,7 +142,7 @@ def test_second_guard_child_ids_derive_from_the_users_and_agree(rotel: Rotel) ->
 def test_fork_during_an_export_in_flight(rotel: Rotel, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fork while the periodic reader is inside an OTLP export (its export lock held): the child
     still pushes its own counts, and the parent, unaffected, goes on with its own."""
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "20")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "20000")  # milliseconds
     proxy = StallingProxy(rotel.grpc_port)
     guard = otelsvc.start(prometheus=None, otlp_endpoint=f"http://127.0.0.1:{proxy.port}", export_interval=0.2,
                           set_global=False, runtime_metrics=False)

@@ -87,3 +87,31 @@ def own_handles(guard: otelsvc.ProviderGuard) -> None:
         pass
     guard.gauge("queue.depth").bind().set(3)
     guard.up_down_counter("sessions").bind().add(-1)
+
+
+def configured_start() -> otelsvc.ProviderGuard:
+    """Every keyword of start() with its declared type (a wrong type or unknown keyword fails mypy)."""
+    return otelsvc.start(
+        service_name="svc",
+        service_version=None,
+        resource_attributes={"deployment.environment": "prod", "replicas": 3, "ratio": 0.5, "canary": False},
+        set_global=False,
+        shutdown_timeout=5,
+        prometheus=None,
+        metrics_token=None,
+        builtin_server=True,
+        tls_certfile=None,
+        tls_keyfile=None,
+        max_connections=64,
+        max_header_bytes=16384,
+        read_timeout=10.0,
+        otlp_endpoint="http://collector:4317",
+        otlp_protocol="http/protobuf",
+        otlp_headers={"api-key": "k"},
+        export_interval=10.0,
+        otlp_histogram_aggregation="exponential",
+        cardinality_limit=2000,
+        namespace="shop",
+        runtime_metrics=True,
+        span_buffer_size=2048,
+    )

@@ -1,0 +1,143 @@
+"""An OTLP metric exporter that sends otelsvc's own encoding over gRPC or HTTP/protobuf.
+
+It encodes with ``_otlp_encoder`` (byte-identical to the SDK's encoder, a fraction of its time) and
+cuts an export larger than a collector's message limit into several requests. Each export makes one
+attempt per request within its timeout: a failed push is retried by the next interval (cumulative
+points carry the totals), so shutdown is never held by a retry loop. Only public APIs are used
+(grpc, requests), so it does not depend on the SDK exporters' internals.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
+from otelsvc._otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
+
+__all__ = ["DirectMetricExporter", "Transport", "build_transport"]
+
+_GRPC_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+
+
+class Transport:
+    """Sends one encoded ExportMetricsServiceRequest; raises on failure."""
+
+    def send(self, body: bytes, timeout: float) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the channel or session; a send in flight fails soon after."""
+
+
+class _GrpcTransport(Transport):
+    def __init__(self, endpoint: str, headers: Mapping[str, str], compression: str | None, insecure: bool | None,
+                 certificate: str | None, client_key: str | None, client_certificate: str | None) -> None:
+        import grpc  # type: ignore[import-untyped]
+
+        parsed = urlparse(endpoint)
+        target = parsed.netloc or endpoint
+        secure = parsed.scheme == "https" or (parsed.scheme != "http" and insecure is not True)
+        if certificate or client_key:
+            secure = True
+        options = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
+        if secure:
+            def read(path: str | None) -> bytes | None:
+                if path is None:
+                    return None
+                with open(path, "rb") as fh:
+                    return fh.read()
+
+            credentials = grpc.ssl_channel_credentials(read(certificate), read(client_key), read(client_certificate))
+            self._channel = grpc.secure_channel(target, credentials, compression=options)
+        else:
+            self._channel = grpc.insecure_channel(target, compression=options)
+        # No serializer: the request is already protobuf bytes.
+        self._call = self._channel.unary_unary(_GRPC_METHOD, request_serializer=None, response_deserializer=None)
+        self._metadata = tuple((k.lower(), v) for k, v in headers.items())
+
+    def send(self, body: bytes, timeout: float) -> None:
+        self._call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class _HttpTransport(Transport):
+    def __init__(self, endpoint: str, headers: Mapping[str, str], compression: str | None,
+                 certificate: str | None, client_key: str | None, client_certificate: str | None) -> None:
+        import requests
+
+        self._url = endpoint
+        self._session = requests.Session()
+        self._session.headers.update({"Content-Type": "application/x-protobuf", **headers})
+        self._compression = compression
+        if compression in ("gzip", "deflate"):
+            self._session.headers["Content-Encoding"] = compression
+        self._verify: Any = certificate if certificate else True
+        self._cert: Any = (client_certificate, client_key) if client_certificate and client_key else None
+
+    def send(self, body: bytes, timeout: float) -> None:
+        if self._compression == "gzip":
+            body = gzip.compress(body, compresslevel=6)
+        elif self._compression == "deflate":
+            body = zlib.compress(body)
+        response = self._session.post(self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify,
+                                      cert=self._cert)
+        if not 200 <= response.status_code < 300:
+            raise OSError(f"HTTP {response.status_code} from the collector")
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def build_transport(protocol: str, endpoint: str, headers: Mapping[str, str], compression: str | None = None,
+                    insecure: bool | None = None, certificate: str | None = None, client_key: str | None = None,
+                    client_certificate: str | None = None) -> Transport:
+    """A transport for ``protocol`` ("grpc" or "http/protobuf"); ``endpoint`` is the full URL for HTTP."""
+    if protocol == "grpc":
+        return _GrpcTransport(endpoint, headers, compression, insecure, certificate, client_key,
+                              client_certificate)
+    return _HttpTransport(endpoint, headers, compression, certificate, client_key, client_certificate)
+
+
+class DirectMetricExporter(MetricExporter):
+    """Encodes with otelsvc's encoder and sends through a ``Transport``, one attempt per request."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        timeout: float = 10.0,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        preferred_temporality: dict[type, Any] | None = None,
+        preferred_aggregation: dict[type, Any] | None = None,
+    ) -> None:
+        super().__init__(preferred_temporality=preferred_temporality, preferred_aggregation=preferred_aggregation)
+        self._transport = transport
+        self._timeout = timeout
+        self._max_request_bytes = max_request_bytes
+        self._closed = threading.Event()
+        self.requests_sent = 0
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if self._closed.is_set():
+            return MetricExportResult.FAILURE
+        deadline = time.monotonic() + min(self._timeout, timeout_millis / 1000)
+        for body in encode_metrics_data(metrics_data, self._max_request_bytes):
+            self._transport.send(body, deadline - time.monotonic())
+            self.requests_sent += 1
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self._transport.close()
