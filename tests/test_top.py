@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 from _demo_process import running_demo
-from conftest import wait_until
 
 import otelsvc
 from otelsvc._cli import main
@@ -40,6 +39,15 @@ def _pane(tmux: list[str]) -> str:
     return subprocess.run([*tmux, "capture-pane", "-p", "-t", "top"], capture_output=True, text=True, timeout=10).stdout
 
 
+def _wait_pane(tmux: list[str], done: Callable[[str], bool], timeout: float, what: str) -> str:
+    """The pane once ``done(text)``; on timeout, fail showing the pane as it was."""
+    deadline = time.monotonic() + timeout
+    while not done(text := _pane(tmux)):
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s; the pane:\n{text}"
+        time.sleep(0.1)
+    return text
+
+
 def test_top_shows_routes_and_families_live_and_leaves_cleanly_on_ctrl_c(tmux: list[str]) -> None:
     with running_demo() as url:
         # The pane's size, not the size pytest's own terminal left in COLUMNS/LINES, is what rich must use.
@@ -55,7 +63,7 @@ def test_top_shows_routes_and_families_live_and_leaves_cleanly_on_ctrl_c(tmux: l
                 "200",
                 "-y",
                 "120",
-                f"{sys.executable} -m otelsvc top {url} --interval 0.5",
+                f"{sys.executable} -m otelsvc top {url} --interval 0.5; echo otelsvc-top-exit=$?",
             ],
             check=True,
             env=env,
@@ -74,32 +82,16 @@ def test_top_shows_routes_and_families_live_and_leaves_cleanly_on_ctrl_c(tmux: l
             "/s ",
         )
 
-        deadline = time.monotonic() + 60
-        while not all(w in (screen := _pane(tmux)) for w in wanted) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert all(w in screen for w in wanted), screen
-        assert "scrape failed" not in screen
+        screen = _wait_pane(tmux, lambda text: all(w in text for w in wanted), 60, "routes and figures")
         first_stamp = screen.splitlines()[0]
-
-        def redrawn() -> str | None:
-            text = _pane(tmux)
-            return text if text.splitlines()[0] != first_stamp else None
-
         # Refreshing in place: the header's clock moves, and the view is drawn once (not appended).
-        refreshed = wait_until(redrawn, timeout=30)
-        assert refreshed.count("HTTP routes") == 1
+        refreshed = _wait_pane(tmux, lambda text: text.splitlines()[:1] != [first_stamp], 30, "a redraw")
+        assert refreshed.count("HTTP routes") == 1, refreshed
         subprocess.run([*tmux, "send-keys", "-t", "top", "C-c"], check=True, timeout=10)
 
-        def exited() -> str | None:
-            out = subprocess.run(
-                [*tmux, "display-message", "-p", "-t", "top", "#{pane_dead} #{pane_dead_status}"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.split()
-            return out[1] if out and out[0] == "1" else None
-
-        assert wait_until(exited, timeout=20) == "0"
+        # The shell prints top's exit status (130 had Ctrl-C killed it instead of ending it cleanly).
+        done = _wait_pane(tmux, lambda text: "otelsvc-top-exit=" in text, 20, "exit after Ctrl-C")
+        assert "otelsvc-top-exit=0" in done, done
         assert "Traceback" not in _pane(tmux)
 
 
