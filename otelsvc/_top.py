@@ -153,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"otelsvc top: --interval={args.interval!r} must be a number of seconds greater than 0\n")
         return 2
     url = metrics_url(args.url)
-    context = _ssl_context(args.insecure, args.cacert) if url.startswith("https:") else None
+    try:
+        context = _ssl_context(args.insecure, args.cacert) if url.startswith("https:") else None
+    except (OSError, ssl.SSLError) as exc:
+        sys.stderr.write(f"otelsvc top: --cacert={args.cacert!r} cannot be used: {exc}\n")
+        return 2
     stop = threading.Event()
     prev: Scrape | None = None
     cur: Scrape | None = None

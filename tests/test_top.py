@@ -132,6 +132,8 @@ def test_top_once_with_token_and_tls(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_top_bad_interval_and_missing_rich(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["top", "127.0.0.1:9", "--interval", "0"]) == 2
     assert "--interval=0.0" in capsys.readouterr().err
+    assert main(["top", "https://127.0.0.1:9/metrics", "--once", "--cacert", "/nonexistent/ca.pem"]) == 2
+    assert "--cacert='/nonexistent/ca.pem'" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "rich.console", None)
     assert main(["top", "127.0.0.1:9", "--once"]) == 1
     assert "pip install 'otelsvc[top]'" in capsys.readouterr().err
