@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import platform
 import socket
@@ -145,6 +146,70 @@ def bench_recording(quick: bool) -> None:
         s = threaded_per_call(sdk, sdk_number // 2, repeat) * 1e9
         row(f"record, 2 threads: {name}", o, p, "ns", "prometheus_client")
         row(f"record, 2 threads: {name}", o, s, "ns", "OTel SDK")
+    guard.shutdown()
+    provider.shutdown()
+
+
+def _bind_each(inst: Any, values: list[str]) -> None:
+    for v in values:
+        inst.bind(v).add(1)
+
+
+def _labels_each(counter: Any, values: list[str]) -> None:
+    for v in values:
+        counter.labels(v).inc()
+
+
+def _sdk_add_each(counter: Any, values: list[str]) -> None:
+    for v in values:
+        counter.add(1, {"k": v})
+
+
+def _remove_each(target: Any, values: list[str]) -> None:
+    for v in values:
+        target.remove(v)
+
+
+def bench_series(quick: bool) -> None:
+    """New series on one instrument (1k, 10k, 100k): bind + one add each, then remove each (best of repeats,
+    each on a fresh instrument)."""
+    import prometheus_client as pc
+
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    guard = _guard(max(sizes) + 10)
+    provider, _ = _sdk_provider(max(sizes) + 10)
+    meter = provider.get_meter("bench.series")
+    per_series: dict[str, list[float]] = {"otelsvc": [], "prometheus_client": [], "OTel SDK": []}
+    made = 0
+
+    def timed(fn: Callable[[Any, list[str]], Any], target: Any, values: list[str]) -> float:
+        gc.collect()
+        t0 = time.perf_counter()
+        fn(target, values)
+        return time.perf_counter() - t0
+
+    for n in sizes:
+        values = [f"value-{n}-{i}" for i in range(n)]
+        best = {"bind": [math.inf] * 3, "remove": [math.inf] * 2}
+        for _ in range(3 if n >= 100_000 else 5):
+            made += 1
+            inst = guard.bridge.instrument(f"series.c{made}", "counter", "", "", ("k",))
+            child = pc.Counter(f"series_c{made}", "c", ["k"], registry=pc.CollectorRegistry())
+            sdk = meter.create_counter(f"series.c{made}")
+            times = [timed(_bind_each, inst, values), timed(_labels_each, child, values),
+                     timed(_sdk_add_each, sdk, values)]
+            best["bind"] = [min(a, b) for a, b in zip(best["bind"], times, strict=True)]
+            times = [timed(_remove_each, inst, values), timed(_remove_each, child, values)]
+            best["remove"] = [min(a, b) for a, b in zip(best["remove"], times, strict=True)]
+        ours, theirs, sdk_time = best["bind"]
+        for side, cost in zip(per_series, best["bind"], strict=True):
+            per_series[side].append(cost / n)
+        row(f"new series x{n:,}: bind + add", ours * 1e3, theirs * 1e3, "ms", "prometheus_client")
+        row(f"new series x{n:,}: bind + add", ours * 1e3, sdk_time * 1e3, "ms", "OTel SDK")
+        row(f"remove series x{n:,}", best["remove"][0] * 1e3, best["remove"][1] * 1e3, "ms", "prometheus_client")
+    for side, costs in per_series.items():
+        print(f"  per-series cost {side}: " + ", ".join(f"{c * 1e9:,.0f} ns" for c in costs)
+              + f" (largest/smallest {costs[-1] / costs[0]:.2f}x; linear is about 1x)")
     guard.shutdown()
     provider.shutdown()
 
@@ -395,11 +460,12 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats; shutdown against a closed port only")
-    parser.add_argument("--only", choices=["recording", "scrape", "memory", "import", "shutdown"], action="append")
+    parser.add_argument("--only", choices=["recording", "series", "scrape", "memory", "import", "shutdown"],
+                        action="append")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
-    benches = {"recording": bench_recording, "scrape": bench_scrape, "memory": bench_memory,
+    benches = {"recording": bench_recording, "series": bench_series, "scrape": bench_scrape, "memory": bench_memory,
                "import": bench_import, "shutdown": bench_shutdown}
     for name, bench in benches.items():
         if args.only and name not in args.only:

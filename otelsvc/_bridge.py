@@ -43,6 +43,8 @@ from otelsvc._handles import (
     HistogramHandle,
     UpDownCounterHandle,
 )
+from otelsvc._sanitize import sanitize_data
+from otelsvc._values import count_skipped
 from otelsvc._version import __version__
 
 __all__ = ["KINDS", "Bridge", "BridgedInstrument", "HandleInstrument"]
@@ -90,6 +92,7 @@ class BridgedInstrument:
         self.lock = threading.Lock()
         self._create_lock = threading.Lock()
         self._handles: dict[tuple[str, ...], Handle] = {}
+        self._peak = 0
         self._rejected = False
         self._overflowed = False
         self.render_cache: dict[str, Any] = {}
@@ -111,7 +114,9 @@ class BridgedInstrument:
             if len(self._handles) >= self.max_series:
                 return self._overflow_handle()
             handle = self._make(tuple(v if isinstance(v, (int, float, bool)) else str(v) for v in values))
-            self._handles = {**self._handles, values: handle}
+            self._handles[values] = handle  # in place: readers iterate a copy (handles())
+            if len(self._handles) > self._peak:
+                self._peak = len(self._handles)
             return handle
 
     def _make(self, values: tuple[str, ...]) -> Handle:
@@ -135,22 +140,25 @@ class BridgedInstrument:
                     OVERFLOW_ATTRIBUTE,
                 )
             handle = self._make(key)
-            self._handles = {**self._handles, key: handle}
+            self._handles[key] = handle
         return handle
 
     def remove(self, *values: str) -> bool:
         """Forget one series: it leaves every reader's next collection and its memory is freed."""
         with self._create_lock:
-            if values not in self._handles:
+            if self._handles.pop(values, None) is None:
                 return False
-            handles = dict(self._handles)
-            del handles[values]
-            self._handles = handles
+            # A dict never shrinks on delete: compact once most of the peak is gone (amortised O(1)).
+            if len(self._handles) < self._peak // 4:
+                self._handles = dict(self._handles)
+                self._peak = len(self._handles)
             return True
 
     def handles(self) -> Iterator[tuple[tuple[str, ...], Handle]]:
-        """The live series (a snapshot; safe while others bind or record)."""
-        return iter(self._handles.items())
+        """The live series (a snapshot; safe while others bind, remove or record).
+
+        ``dict.copy`` runs in C without giving up the GIL, so it never sees a dict changing size."""
+        return iter(self._handles.copy().items())
 
     def series_count(self) -> int:
         return len(self._handles)
@@ -161,11 +169,11 @@ class BridgedInstrument:
         # An empty value means "no such label" (as in Prometheus): it is left out of the attributes.
         return {k: v for k, v in zip(self.label_keys, key, strict=True) if v != ""}
 
-    def reject(self, value: float) -> None:
-        """Log once that a negative amount reached a monotonic instrument, and drop it."""
-        if not self._rejected:
-            self._rejected = True
-            _log.warning("otelsvc: %s dropped a negative value (%r); it only takes values >= 0", self.name, value)
+    def reject(self, value: float, reason: str = "negative") -> None:
+        """Drop a measurement: logged once per instrument, counted by reason (see ``_values``)."""
+        from otelsvc._values import drop
+
+        drop(self, value, reason)
 
     def reset_after_fork(self, start: int) -> None:
         """Give the child process fresh locks and empty aggregates."""
@@ -178,7 +186,7 @@ class BridgedInstrument:
         """This instrument's points for one reader, or None when no series has a measurement."""
         delta = temporality == AggregationTemporality.DELTA and self.kind in ("counter", "histogram")
         points: list[Any] = []
-        for key, handle in self._handles.items():
+        for key, handle in self.handles():
             if not handle._seen:
                 continue
             attributes = self.attributes_of(key)
@@ -397,6 +405,15 @@ class Bridge:
         def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
             data: MetricsData | None = original(r, timeout_millis=timeout_millis)
             live = bridge()
-            return live.merge(r, data) if live is not None else data
+            if live is None:
+                return data
+            merged = live.merge(r, data)
+            if r in live.direct_readers:
+                return merged
+            # Escape undecodable strings, widen or drop values an encoder would fail on (see _sanitize).
+            clean, dropped = sanitize_data(merged)
+            if dropped:
+                count_skipped(live, "otlp", dropped)
+            return clean
 
         reader._collect = collect  # type: ignore[assignment]

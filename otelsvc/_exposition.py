@@ -1,16 +1,19 @@
-"""Prometheus text rendering that matches the OTel Prometheus exporter byte for byte, only faster.
+"""Prometheus text rendering that matches the OTel Prometheus exporter byte for byte, only faster
+(except for the deviations listed and tested in docs/performance.md and tests/test_exposition.py).
 
 The OTel exporter turns every point into prometheus_client sample objects and then into text; at
 tens of thousands of series that dominates a scrape. This module writes the same text directly:
 names, units, ``target_info``, the ``otel_scope_*`` labels, label order, escaping and number format
 all follow ``opentelemetry.exporter.prometheus`` and ``prometheus_client.generate_latest`` (a test
 holds the two side by side). Handle-recorded series are rendered straight from their handles with
-label text cached per handle.
+label text cached per handle. A metric that fails to render is left out of the scrape (logged once,
+counted), never the whole scrape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from json import dumps
 from typing import Any
@@ -28,14 +31,18 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
+from otelsvc._sanitize import escape_text
+from otelsvc._values import count_skipped
 
-__all__ = ["floatToGoString", "prometheus_name", "render_text"]
+__all__ = ["RENAMED_LE", "Skipped", "floatToGoString", "prometheus_name", "render_text"]
 
 _INF = float("inf")
+_log = logging.getLogger("otelsvc")
+RENAMED_LE = "_le"
 
 
-def floatToGoString(d: float) -> str:
-    """Format a sample value exactly as ``prometheus_client.utils.floatToGoString`` does."""
+def _go_float(d: float) -> str:
+    """``prometheus_client.utils.floatToGoString`` of 0.26 (rendering uses the installed version's)."""
     d = float(d)
     if d == _INF:
         return "+Inf"
@@ -49,6 +56,19 @@ def floatToGoString(d: float) -> str:
         mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return s
+
+
+floatToGoString: Callable[[float], str] = _go_float
+
+
+def _use_installed_float_format() -> None:
+    """Format numbers with the installed prometheus_client's own function, as the upstream exporter
+    does: its output changed between releases (``1e+010`` before 0.26, ``1e+10`` since)."""
+    global floatToGoString
+    if floatToGoString is _go_float:
+        from prometheus_client.utils import floatToGoString as installed
+
+        floatToGoString = installed
 
 
 _MAPPING: Any = None
@@ -85,12 +105,12 @@ def sanitize_attribute(key: str) -> str:
 
 
 def _label_value(value: Any) -> str:
-    text = value if isinstance(value, str) else dumps(value, default=str)
+    text = escape_text(value) if isinstance(value, str) else dumps(value, default=str)
     return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def _help(text: str) -> str:
-    return text.replace("\\", r"\\").replace("\n", r"\n")
+    return escape_text(text).replace("\\", r"\\").replace("\n", r"\n")
 
 
 def _scope_labels(scope: InstrumentationScope) -> dict[str, Any]:
@@ -165,9 +185,6 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
     description = metric.description or ""
     name, exposed = _family(sanitize_full_name(metric.name), unit, kind)
     fid = f"{name}|{description}|{unit}|{kind}"
-    family = families.get(fid)
-    if family is None:
-        family = families[fid] = _Family(name, exposed, kind, description)
     rows: list[dict[str, str]] = []
     keys: set[str] = set()
     points: list[Any] = list(metric.data.data_points)
@@ -175,11 +192,13 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
         labels: dict[str, str] = {}
         for key, value in chain(scope_attrs.items(), (point.attributes or {}).items()):
             label = sanitize_attribute(key)
+            if label == "le" and kind == "histogram":
+                label = RENAMED_LE  # a deviation: upstream keeps it on _count/_sum only (docs/performance.md)
             keys.add(label)
             labels[label] = _label_value(value)
         rows.append(labels)
     ordered = sorted(keys)
-    out = family.rows
+    out: list[str] = []
     for labels, point in zip(rows, points, strict=True):
         pairs = [(k, labels.get(k, "")) for k in ordered]
         if kind == "histogram":
@@ -187,10 +206,15 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
             for bound, count in zip(chain(point.explicit_bounds, ["+Inf"]), point.bucket_counts, strict=False):
                 total += count
                 out.append(_sample(name + "_bucket", [*pairs, ("le", f"{bound}")], total))
-            out.append(_sample(name + "_count", pairs, total))
-            out.append(_sample(name + "_sum", pairs, point.sum))
+            if not point.explicit_bounds or point.explicit_bounds[0] >= 0:  # as prometheus_client's histograms
+                out.append(_sample(name + "_count", pairs, total))
+                out.append(_sample(name + "_sum", pairs, point.sum))
         else:
             out.append(_sample(exposed, pairs, point.value))
+    family = families.get(fid)
+    if family is None:
+        family = families[fid] = _Family(name, exposed, kind, description)
+    family.rows.extend(out)
 
 
 def _target_info(resource: Resource) -> str:
@@ -202,7 +226,7 @@ def _target_info(resource: Resource) -> str:
 def _bridge_labels(inst: BridgedInstrument, scope_attrs: dict[str, Any]) -> list[str] | None:
     """Sorted label names of a bridged instrument's series, or None when the keys need the slow path."""
     keys = [sanitize_attribute(k) for k in chain(scope_attrs, inst.label_keys)]
-    if len(set(keys)) != len(keys):
+    if len(set(keys)) != len(keys) or (inst.kind == "histogram" and "le" in keys):
         return None
     return keys
 
@@ -231,6 +255,7 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
     rows: list[str] = []
     histogram = inst.kind == "histogram"
     les: list[str] = [f"{b}" for b in inst.bounds] + ["+Inf"] if inst.bounds is not None else []
+    with_sum = not inst.bounds or inst.bounds[0] >= 0
     for key, handle in inst.handles():
         if not handle._seen:
             continue
@@ -256,14 +281,28 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
             for le, count in zip(les, counts, strict=False):
                 total += count
                 rows.append(f"{prefix}{le}{suffix}{floatToGoString(total)}\n")
-            rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
-            rows.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
+            if with_sum:
+                rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
+                rows.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
         else:
             rows.append(f"{text[0]}{floatToGoString(handle.snapshot())}\n")  # type: ignore[attr-defined]
     if rows:
         family = families[fid] = _Family(name, exposed, kind, inst.description)
         family.rows = rows
     return True
+
+
+def _render_bridge(bridge: Bridge, families: dict[str, _Family], skipped: Skipped) -> None:
+    """Every bridged instrument, from its handles (or through its collected points when it must)."""
+    scope_attrs = _scope_labels(SCOPE)
+    for inst in bridge.instruments():
+        try:
+            if not _render_bridged(inst, scope_attrs, families):
+                metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
+                if metric is not None:
+                    _render_metric(metric, scope_attrs, families)
+        except Exception as exc:
+            skipped(inst.name, exc)
 
 
 def render_text(
@@ -273,7 +312,9 @@ def render_text(
     target_info: bool = True,
 ) -> bytes:
     """Prometheus text 0.0.4 for an SDK collection plus (optionally) a bridge rendered directly."""
+    _use_installed_float_format()
     families: dict[str, _Family] = {}
+    skipped = Skipped(bridge)
     head = ""
     resources: Sequence[Any] = data.resource_metrics if data is not None else ()
     if target_info:
@@ -284,23 +325,58 @@ def render_text(
             attrs.update(resource.attributes)
         if attrs:
             head = _target_info(Resource(attrs))
-    for rm in resources:
-        for sm in rm.scope_metrics:
+    # The bridged scope goes where Bridge.merge puts it for every other reader (and so where the
+    # upstream exporter would render it): into the SDK's own ``otelsvc`` scope of the first resource
+    # when there is one, else after the first resource's scopes.
+    after = -1
+    if resources:
+        first = resources[0].scope_metrics
+        after = next((i for i, sm in enumerate(first) if sm.scope == SCOPE), len(first) - 1)
+    pending = bridge is not None
+    for index, rm in enumerate(resources):
+        for position, sm in enumerate(rm.scope_metrics):
             scope_attrs = _scope_labels(sm.scope)
             for metric in sm.metrics:
-                _render_metric(metric, scope_attrs, families)
-    if bridge is not None:
-        scope_attrs = _scope_labels(SCOPE)
-        slow: list[Metric] = []
-        for inst in bridge.instruments():
-            if not _render_bridged(inst, scope_attrs, families):
-                metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
-                if metric is not None:
-                    slow.append(metric)
-        for metric in slow:
-            _render_metric(metric, scope_attrs, families)
-    out = [head]
+                try:
+                    _render_metric(metric, scope_attrs, families)
+                except Exception as exc:
+                    skipped(metric.name, exc)
+            if pending and index == 0 and position == after:
+                _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+                pending = False
+        if pending:
+            _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+            pending = False
+    if pending:
+        _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+    out = [head.encode("utf-8")]
     for family in families.values():
-        out.append(f"# HELP {family.exposed} {_help(family.help)}\n# TYPE {family.exposed} {family.kind}\n")
-        out.extend(family.rows)
-    return "".join(out).encode("utf-8")
+        try:
+            text = f"# HELP {family.exposed} {_help(family.help)}\n# TYPE {family.exposed} {family.kind}\n"
+            out.append(text.encode("utf-8") + "".join(family.rows).encode("utf-8"))
+        except Exception as exc:
+            skipped(family.name, exc)
+    skipped.count("prometheus")
+    return b"".join(out)
+
+
+_LOGGED: set[str] = set()
+
+
+class Skipped:
+    """Metrics left out of one rendering: each name logged once per process, all counted on the bridge."""
+
+    def __init__(self, bridge: Bridge | None) -> None:
+        self.bridge = bridge
+        self.n = 0
+
+    def __call__(self, name: str, exc: BaseException) -> None:
+        self.n += 1
+        if name not in _LOGGED and len(_LOGGED) < 1000:
+            _LOGGED.add(name)
+            _log.warning("otelsvc: metric %s left out of the exposition (%s: %.200s); the rest is served",
+                         name, type(exc).__name__, exc)
+
+    def count(self, exporter: str) -> None:
+        if self.n and self.bridge is not None:
+            count_skipped(self.bridge, exporter, self.n)

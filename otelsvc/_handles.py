@@ -16,6 +16,19 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from otelsvc._values import (
+    FLOAT_MAX,
+    INT64_MAX,
+    NEGATIVE,
+    NOT_FINITE,
+    OVERFLOW,
+    UNREPRESENTABLE,
+    Unrepresentable,
+    coerce,
+    drop,
+    widen,
+)
+
 if TYPE_CHECKING:
     from otelsvc._bridge import BridgedInstrument
 
@@ -31,6 +44,8 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 _perf = time.perf_counter
+_INF = math.inf
+_INT_MIN = -INT64_MAX - 1
 
 
 class Handle:
@@ -58,7 +73,12 @@ class Handle:
 
 
 class _SumHandle(Handle):
-    """The running sum shared by counters and up-down counters."""
+    """The running sum shared by counters and up-down counters.
+
+    The fast path takes plain ints within int64 and finite floats; anything else goes through
+    ``_add_checked`` (TypeError for non-reals, drops counted). A sum past int64 becomes a float and a
+    float sum that would overflow drops the measurement that caused it.
+    """
 
     __slots__ = ("_value",)
 
@@ -73,6 +93,36 @@ class _SumHandle(Handle):
         super()._reset(lock, start)
         self._value = 0
 
+    def _add_checked(self, n: object, monotonic: bool) -> None:
+        try:
+            amount = coerce(n)
+        except Unrepresentable:
+            drop(self._owner, n, UNREPRESENTABLE)
+            return
+        if amount != amount or amount in (_INF, -_INF):
+            drop(self._owner, n, NOT_FINITE)
+            return
+        if monotonic and amount < 0:
+            drop(self._owner, n, NEGATIVE)
+            return
+        with self._lock:
+            self._store(self._value + amount, amount)
+
+    def _store(self, total: float, n: float) -> None:
+        """Store a sum outside the fast path's range (called under the lock), or drop ``n``."""
+        wide = widen(total)
+        if wide is None:
+            if n != n or n in (_INF, -_INF):
+                reason = NOT_FINITE
+            elif not -FLOAT_MAX <= n <= FLOAT_MAX:
+                reason = UNREPRESENTABLE
+            else:
+                reason = OVERFLOW
+            drop(self._owner, n, reason)
+            return
+        self._value = wide
+        self._seen = True
+
 
 class CounterHandle(_SumHandle):
     """A monotonic counter series; ``add`` drops negative amounts as the SDK does."""
@@ -81,11 +131,14 @@ class CounterHandle(_SumHandle):
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
-        if n < 0:
-            self._owner.reject(n)
-            return
+        cls = n.__class__
+        if (cls is not int and cls is not float) or not n >= 0:  # not-a-number fails n >= 0 too
+            return self._add_checked(n, True)
         with self._lock:
-            self._value += n
+            total = self._value + n
+            if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
+                return self._store(total, n)
+            self._value = total
             self._seen = True
 
 
@@ -96,8 +149,14 @@ class UpDownCounterHandle(_SumHandle):
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (may be negative) to the series."""
+        cls = n.__class__
+        if cls is not int and cls is not float:
+            return self._add_checked(n, False)
         with self._lock:
-            self._value += n
+            total = self._value + n
+            if not _INT_MIN <= total <= INT64_MAX:  # also an infinity or not-a-number
+                return self._store(total, n)
+            self._value = total
             self._seen = True
 
 
@@ -111,10 +170,27 @@ class GaugeHandle(Handle):
         self._value: float = 0
 
     def set(self, v: float) -> None:
-        """Set the current value."""
-        if v != v or v in (math.inf, -math.inf):
-            return
+        """Set the current value (an int beyond int64 is kept as a float)."""
+        cls = v.__class__
+        if cls is int:
+            if not _INT_MIN <= v <= INT64_MAX:
+                return self._set_checked(v)
+        elif cls is not float or not -_INF < v < _INF:
+            return self._set_checked(v)
         self._value = v
+        self._seen = True
+
+    def _set_checked(self, v: object) -> None:
+        try:
+            value = coerce(v)
+        except Unrepresentable:
+            drop(self._owner, v, UNREPRESENTABLE)
+            return
+        wide = widen(value)
+        if wide is None:
+            drop(self._owner, v, NOT_FINITE)
+            return
+        self._value = wide
         self._seen = True
 
     def snapshot(self) -> float:
@@ -154,18 +230,38 @@ class HistogramHandle(Handle):
 
     def record(self, v: float) -> None:
         """Record one observation ``v`` (>= 0; negative values are dropped as the SDK does)."""
-        if v < 0:
-            self._owner.reject(v)
-            return
+        cls = v.__class__
+        if cls is float:
+            if not 0.0 <= v < _INF:
+                return self._record_checked(v)
+        elif cls is not int or not 0 <= v <= INT64_MAX:
+            return self._record_checked(v)
         i = bisect_left(self._bounds, v)
         with self._lock:
+            total = self._sum + v
+            if total > FLOAT_MAX:
+                drop(self._owner, v, OVERFLOW)
+                return
             self._counts[i] += 1
-            self._sum += v
+            self._sum = total
             if v < self._min:
                 self._min = v
             if v > self._max:
                 self._max = v
             self._seen = True
+
+    def _record_checked(self, v: object) -> None:
+        try:
+            value = coerce(v)
+        except Unrepresentable:
+            drop(self._owner, v, UNREPRESENTABLE)
+            return
+        if value != value or value in (_INF, -_INF):
+            drop(self._owner, v, NOT_FINITE)
+        elif value < 0:
+            drop(self._owner, v, NEGATIVE)
+        else:
+            self.record(float(value) if value > INT64_MAX else value)
 
     def time(self) -> Timer:
         """A context manager (and decorator) recording the elapsed seconds of its block."""

@@ -8,6 +8,7 @@ attribute dict and does no validation.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -126,17 +127,24 @@ class Binder:
         self.owned.clear()
 
 
+def _check_real(value: object) -> None:
+    """TypeError for a non-real, as a live handle raises: switching a metric off must not hide a bug."""
+    cls = value.__class__
+    if cls is not int and cls is not float and not isinstance(value, numbers.Real):
+        raise TypeError(f"a measurement must be a real number, not {cls.__name__}")
+
+
 class _NoopHandle:
-    """Stands in for a switched-off metric (legacy names off): accepts every call, records nothing."""
+    """Stands in for a switched-off metric (legacy names off): records nothing, checks the type."""
 
     def add(self, n: float = 1) -> None:
-        pass
+        _check_real(n)
 
     def set(self, v: float) -> None:
-        pass
+        _check_real(v)
 
     def record(self, v: float) -> None:
-        pass
+        _check_real(v)
 
 
 _NOOP = _NoopHandle()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from otelsvc.instruments._binding import Binder, FamilyInstruments
@@ -169,7 +170,8 @@ class ActorMetrics:
         ns = namespace if namespace is not None else guard.settings.namespace
         self.instruments = FamilyInstruments(guard, ACTOR_FAMILY, namespace=ns, specs=with_id)
         self._actors: dict[tuple[str, ...], ActorHandles] = {}
-        self._retained: dict[tuple[str, ...], ActorHandles] = {}
+        # stopped actors in the order they stopped, so a sweep touches only what it removes
+        self._retained: OrderedDict[tuple[str, ...], ActorHandles] = OrderedDict()
         self._lock = threading.Lock()
         if per_instance:
             guard.bridge.collect_hooks.append(self._sweep_hook)
@@ -197,6 +199,9 @@ class ActorMetrics:
         handles.stopped_at = None
         handles.started.add()
         handles.active.add(1)
+        if self.per_instance and handles.prefix in self._retained:
+            with self._lock:
+                self._retained.pop(handles.prefix, None)
 
     def actor_stopped(self, handles: ActorHandles, reason: str) -> None:
         """Count a stop: ``stopped{reason}`` +1, ``active`` -1; in per-instance mode start retention."""
@@ -206,6 +211,7 @@ class ActorMetrics:
             handles.stopped_at = self._clock()
             with self._lock:
                 self._retained[handles.prefix] = handles
+                self._retained.move_to_end(handles.prefix)
 
     def _sweep_hook(self) -> None:
         self.sweep()
@@ -213,12 +219,17 @@ class ActorMetrics:
     def sweep(self) -> int:
         """Drop the series of actors stopped longer than the retention window; returns how many."""
         now = self._clock()
+        gone: list[ActorHandles] = []
         with self._lock:
-            expired = [k for k, h in self._retained.items()
-                       if h.stopped_at is not None and now - h.stopped_at >= self.retention]
-            gone = [self._retained.pop(k) for k in expired]
-            for key in expired:
-                self._actors.pop(key, None)
+            while self._retained:
+                key = next(iter(self._retained))
+                stopped_at = self._retained[key].stopped_at
+                if stopped_at is not None and now - stopped_at < self.retention:
+                    break  # stopped later than every expired one
+                handles = self._retained.pop(key)
+                if stopped_at is not None:
+                    gone.append(handles)
+                    self._actors.pop(key, None)
         for handles in gone:
             handles.release()
         return len(gone)

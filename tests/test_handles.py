@@ -1,0 +1,174 @@
+"""Recording is total: non-reals raise TypeError at the call; values no exporter can carry are dropped,
+logged once per instrument and counted by reason; nothing recorded breaks a scrape or a push."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.parser import text_string_to_metric_families as text_families
+
+from otelsvc._config import load_settings
+from otelsvc._guard import ProviderGuard
+
+KINDS = {"counter": "add", "updowncounter": "add", "gauge": "set", "histogram": "record"}
+NOT_REAL = [None, 1j, "3", b"3", Decimal("1.5"), [1], object()]
+
+
+@pytest.fixture
+def guard() -> Iterator[tuple[ProviderGuard, InMemoryMetricReader]]:
+    reader = InMemoryMetricReader()
+    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False},
+                                    env={}), extra_readers=[reader])
+    yield g, reader
+    g.shutdown()
+
+
+def _handle(g: ProviderGuard, kind: str) -> Any:
+    inst = g.bridge.instrument(f"t.{kind}", kind, "s", "", ("k",), (0.5, 1.0) if kind == "histogram" else None)
+    return getattr(inst.bind("v"), KINDS[kind])
+
+
+def _dropped(g: ProviderGuard) -> dict[str, float]:
+    text = g.render_metrics().decode()
+    out: dict[str, float] = {}
+    for family in text_families(text):
+        if family.name == "otelsvc_measurements_dropped":
+            for sample in family.samples:
+                out[sample.labels["reason"]] = sample.value
+    return out
+
+
+def _point(data: MetricsData, name: str) -> Any:
+    """The one point of metric ``name`` in a collection."""
+    points: list[Any] = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+                         if m.name == name for p in m.data.data_points]
+    assert len(points) == 1
+    return points[0]
+
+
+def _exports_everywhere(g: ProviderGuard, reader: InMemoryMetricReader) -> tuple[str, MetricsData]:
+    """Scrape (text and OpenMetrics, both parsed) and a push-side collection encoded to OTLP."""
+    text = g.render_metrics().decode()
+    list(text_families(text))
+    list(text_string_to_metric_families(g.render_metrics(openmetrics=True).decode()))  # type: ignore[no-untyped-call]
+    data = reader.get_metrics_data()
+    assert data is not None
+    encode_metrics(data).SerializeToString()
+    return text, data
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("value", NOT_REAL, ids=lambda v: type(v).__name__)
+def test_a_value_that_is_not_real_raises_type_error_at_the_call(guard: Any, kind: str, value: object) -> None:
+    g, reader = guard
+    record = _handle(g, kind)
+    with pytest.raises(TypeError, match="real number"):
+        record(value)
+    record(1)
+    text, _ = _exports_everywhere(g, reader)
+    assert f"t_{kind}" in text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_values_no_exporter_can_carry_are_dropped_and_counted(
+    guard: Any, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    g, reader = guard
+    record = _handle(g, kind)
+    with caplog.at_level(logging.WARNING, logger="otelsvc"):
+        for value in (10**400, -(10**400), float("nan"), float("inf"), float("-inf"), Fraction(10**400, 3)):
+            record(value)
+        record(2)
+    expected = {"unrepresentable": 3.0, "not_finite": 3.0}
+    assert _dropped(g) == expected
+    assert [r.getMessage() for r in caplog.records if f"t.{kind} dropped" in r.getMessage()] != []
+    assert len([r for r in caplog.records if f"t.{kind} dropped" in r.getMessage()]) == 1
+    _text, data = _exports_everywhere(g, reader)
+    point = _point(data, f"t.{kind}")
+    assert (point.sum if kind == "histogram" else point.value) == 2
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert "otelsvc.measurements.dropped" in names  # the push side carries the counter too
+
+
+@pytest.mark.parametrize("kind", ["counter", "histogram"])
+def test_negative_amounts_on_monotonic_instruments_are_dropped(guard: Any, kind: str) -> None:
+    g, _ = guard
+    record = _handle(g, kind)
+    record(-1)
+    record(-0.5)
+    record(Fraction(-1, 2))
+    assert _dropped(g) == {"negative": 3.0}
+
+
+@pytest.mark.parametrize("kind", ["counter", "updowncounter", "histogram"])
+def test_a_sum_that_would_overflow_drops_the_measurement(guard: Any, kind: str) -> None:
+    g, reader = guard
+    record = _handle(g, kind)
+    for _ in range(3):
+        record(1e308)
+    assert _dropped(g) == {"overflow": 2.0}
+    text, _ = _exports_everywhere(g, reader)
+    assert "e+308" in text
+
+
+@pytest.mark.parametrize("kind", ["counter", "updowncounter", "gauge"])
+def test_an_int_beyond_int64_is_kept_as_a_float(guard: Any, kind: str) -> None:
+    g, reader = guard
+    record = _handle(g, kind)
+    if kind == "gauge":
+        record(2**64)
+    else:
+        record(2**62)
+        record(2**62)
+        record(2**70)
+    _text, data = _exports_everywhere(g, reader)
+    value = _point(data, f"t.{kind}").value
+    assert isinstance(value, float)
+    assert value == (2**64 if kind == "gauge" else 2**63 + 2**70)
+    assert _dropped(g) == {}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_other_reals_are_accepted_as_plain_numbers(guard: Any, kind: str) -> None:
+    g, reader = guard
+    record = _handle(g, kind)
+    for value in (True, Fraction(1, 2), 1, 0.5):
+        record(value)
+    _, data = _exports_everywhere(g, reader)
+    point = _point(data, f"t.{kind}")
+    expected = {"gauge": 0.5}.get(kind, 3.0)
+    assert (point.sum if kind == "histogram" else point.value) == expected
+    assert _dropped(g) == {}
+
+
+def test_sdk_instruments_cannot_break_a_scrape_or_a_push(guard: Any) -> None:
+    g, reader = guard
+    meter = g.meter("user")
+    counter = meter.create_counter("sdk.c")
+    for value in (float("nan"), float("inf")):
+        counter.add(value, {"k": "v"})
+    for bad in (None, 10**400):
+        with pytest.raises((TypeError, OverflowError)):
+            counter.add(bad, {"k": "v"})
+    counter.add(2**70, {"k": "big"})  # beyond int64: the OTLP encoder would fail on it
+    huge = meter.create_counter("sdk.huge")
+    for _ in range(3):
+        huge.add(10**308, {"k": "v"})  # an int sum beyond the float range: left out, counted
+    meter.create_counter("sdk.fine").add(1)
+    text, data = _exports_everywhere(g, reader)
+    assert "sdk_fine_total" in text
+    assert "sdk_c_total" in text
+    assert "sdk_huge" not in text
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert {"sdk.c", "sdk.fine"} <= names
+    again = g.render_metrics().decode()
+    assert 'otelsvc_exposition_skipped_total{exporter="prometheus",otel_scope_name="otelsvc"' in again
+    assert 'exporter="otlp"' in again
