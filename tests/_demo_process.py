@@ -9,8 +9,11 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def running_demo(*extra: str) -> Iterator[str]:
-    """Start the demo, yield its metrics URL, stop it with SIGTERM and require a clean exit."""
+def running_demo(*extra: str, clean_exit: bool = True) -> Iterator[str]:
+    """Start the demo, yield its metrics URL, stop it with SIGTERM; require exit 0 unless ``clean_exit`` is off.
+
+    (A demo whose pushes are refused ends with a failed final flush, which is not what its callers test.)
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "otelsvc", "demo", "--prometheus", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
@@ -25,4 +28,6 @@ def running_demo(*extra: str) -> Iterator[str]:
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    if clean_exit:
+        assert proc.returncode == 0, err

@@ -31,7 +31,11 @@ def _exprs(board: dict[str, Any]) -> list[str]:
 
 def test_every_dashboard_has_the_pinned_schema_variables_and_well_formed_panels() -> None:
     boards = _dashboards(generate())
-    assert set(boards) == {"grafana/http-overview.json", *(f"grafana/{f.name}.json" for f in FAMILIES)}
+    assert set(boards) == {
+        "grafana/http-overview.json",
+        "grafana/otelsvc.json",
+        *(f"grafana/{f.name}.json" for f in FAMILIES),
+    }
     assert len({b["uid"] for b in boards.values()}) == len(boards)
     for path, board in boards.items():
         assert board["schemaVersion"] == SCHEMA_VERSION == 42, path  # pinned: a change is deliberate

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from _demo_process import running_demo
+from _refusing_collector import refusing_collector
 
 from otelsvc._dashboards._generate import RULES_PATH, generate
 
@@ -59,7 +60,13 @@ def test_every_panel_query_returns_data_from_the_demo(tmp_path: Path, prometheus
         if path.endswith(".json"):
             for panel in json.loads(text)["panels"]:
                 panels += [(path, panel["title"], _grafana_to_promql(t["expr"])) for t in panel["targets"]]
-    with running_demo() as url:
+    # Pushes to a collector that refuses them give the otelsvc dashboard's export-failure panel its data.
+    with (
+        refusing_collector() as collector,
+        running_demo(
+            "--otlp-endpoint", collector, "--otlp-protocol", "http/protobuf", "--export-interval", "1", clean_exit=False
+        ) as url,
+    ):
         target = urllib.parse.urlsplit(url).netloc
         prometheus = prometheus_factory(target, rules=rules, interval=SCRAPE_INTERVAL)
         expected_empty = {(p, title, e) for p, title, e in panels if title.split(" ")[0] in DEMO_DOES_NOT_RECORD}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from _refusing_collector import refusing_collector
 from conftest import wait_until
 
 import otelsvc
@@ -20,35 +19,15 @@ def _scrape(guard: otelsvc.ProviderGuard) -> str:
         return str(response.read().decode())
 
 
-class _Refuse(BaseHTTPRequestHandler):
-    """A collector that refuses every export with 400 (not retried: the export fails at once)."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(400)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def refusing_collector() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def collector() -> Iterator[str]:
+    with refusing_collector() as url:
+        yield url
 
 
-def test_failed_pushes_are_counted_per_pipeline_and_exporter(refusing_collector: str) -> None:
+def test_failed_pushes_are_counted_per_pipeline_and_exporter(collector: str) -> None:
     guard = otelsvc.start(
-        prometheus="127.0.0.1:0", otlp_endpoint=refusing_collector, otlp_protocol="http/protobuf", set_global=False
+        prometheus="127.0.0.1:0", otlp_endpoint=collector, otlp_protocol="http/protobuf", set_global=False
     )
     try:
         assert guard.exporters["metrics"].total_failures == 0

@@ -9,6 +9,7 @@ from otelsvc._dashboards._grafana import dashboard
 from otelsvc._dashboards._http_overview import http_overview_panels
 from otelsvc._dashboards._queries import family_panels
 from otelsvc._dashboards._rules import rules_file
+from otelsvc._dashboards._self_panels import self_panels
 from otelsvc._dashboards._thresholds import Thresholds
 from otelsvc.instruments import FAMILIES
 
@@ -40,5 +41,14 @@ def generate(namespace: str | None = None, thresholds: Thresholds | None = None)
         files[f"grafana/{family.name}.json"] = _json(
             dashboard(family.name, title, family.description, family_panels(family, namespace), namespace)
         )
+    files["grafana/otelsvc.json"] = _json(
+        dashboard(
+            "otelsvc",
+            "otelsvc / self",
+            "otelsvc's own counters behind the shipped alerts: push failures, dropped spans, label folds, targets up",
+            self_panels(),
+            namespace,
+        )
+    )
     files[RULES_PATH] = rules_file(namespace, thresholds or Thresholds())
     return files

@@ -11,16 +11,12 @@ from typing import Any
 
 from otelsvc._dashboards._http_overview import ERRORS, REQUESTS, ROUTE_BUCKETS, http_recording_rules
 from otelsvc._dashboards._queries import RecordingRule, recording_rules
+from otelsvc._dashboards._self_panels import EXPORT_FAILURES, LABELS_FOLDED, SPANS_DROPPED
 from otelsvc._dashboards._thresholds import Thresholds
 from otelsvc._dashboards._yaml import to_yaml
-from otelsvc._exposition import prometheus_name
 from otelsvc.instruments import FAMILIES
 
 __all__ = ["Thresholds", "alert_rules", "rules_file"]
-
-EXPORT_FAILURES = prometheus_name("otelsvc.export.failures", "{export}", "counter")
-SPANS_DROPPED = prometheus_name("otelsvc.spans.dropped", "{span}", "counter")
-LABELS_FOLDED = prometheus_name("otelsvc.labels.folded", "{value}", "counter")
 
 
 def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
