@@ -25,7 +25,7 @@ from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
 from otelsvc._pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
-from otelsvc._teardown import Step, run_steps
+from otelsvc._teardown import Step, export_verdict, run_steps
 from otelsvc._version import __version__
 
 if TYPE_CHECKING:
@@ -306,12 +306,12 @@ class ProviderGuard:
             return self.disabled
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         millis = timeout * 1000
-        steps = [Step("meter provider", lambda: self.meter_provider.force_flush(millis))]  # type: ignore[attr-defined]
+        meter_provider: Any = self.meter_provider
+        tracer_provider: Any = self.tracer_provider
+        steps = [self._provider_step("meter provider", "metrics", lambda: meter_provider.force_flush(millis))]
         if any(p.signal == "spans" for p in self.pipelines):
-            steps.append(Step("tracer provider", lambda: self.tracer_provider.force_flush(millis)))  # type: ignore[attr-defined]
-        failures_before = self._failures()
-        ok = run_steps(steps, time.monotonic() + timeout, action="flush")
-        return ok and self._failures() == failures_before
+            steps.append(self._provider_step("tracer provider", "spans", lambda: tracer_provider.force_flush(millis)))
+        return run_steps(steps, time.monotonic() + timeout, action="flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop everything within ``timeout`` seconds; True when everything flushed.
@@ -339,7 +339,6 @@ class ProviderGuard:
             self._prefork.close()  # a worker hands its final counts over while its providers still collect
         except Exception as exc:
             logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
-        failures_before = self._failures()
         millis = timeout * 1000
         provider: Any = self.meter_provider
         tracer_provider: Any = self.tracer_provider
@@ -347,13 +346,8 @@ class ProviderGuard:
             self._provider_step("meter provider", "metrics", lambda: provider.shutdown(timeout_millis=millis)),
             self._provider_step("tracer provider", "spans", tracer_provider.shutdown),
         ]
-        finished = run_steps(steps, deadline)
-        ok = finished and self._failures() == failures_before
-        for pipeline in self.pipelines:
-            pending = pipeline.pending()
-            if pending:
-                logger.warning("otelsvc: %d %s could not be delivered before shutdown", pending, pipeline.signal)
-                ok = False
+        # False exactly when a step is logged: one line per component that did not deliver, in time or not.
+        finished = ok = run_steps(steps, deadline)
         if self._server is not None:
             self._server.close(timeout=max(0.1, deadline - time.monotonic()))
         if finished:
@@ -383,7 +377,15 @@ class ProviderGuard:
             for pipeline in pipelines:
                 pipeline.abort()
 
-        return Step(label, shutdown, abort if pipelines else None)
+        # Built now, before the step runs: they compare the pipelines' health with what it is now.
+        items = {"spans": "span(s)", "logs": "log record(s)"}
+        verdicts = [v for v in (export_verdict(p.health, p.pending, items.get(p.signal, "item(s)"))
+                                for p in pipelines) if v is not None]
+
+        def verdict() -> str | None:
+            return next((reason for reason in (v() for v in verdicts) if reason is not None), None)
+
+        return Step(label, shutdown, abort if pipelines else None, verdict if verdicts else None)
 
     def __enter__(self) -> ProviderGuard:
         return self

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from otelsvc._top_stats import Figure, RouteRow, Scrape
 
-__all__ = ["HELP", "configure", "fetch", "metrics_url", "register", "run"]
+__all__ = ["HELP", "configure", "fetch", "metrics_url", "run"]
 
 HELP = "live terminal view of a running service's /metrics: per-route rate, errors, latency; family figures"
 _DEFAULT_URL = "http://127.0.0.1:9464/metrics"
@@ -227,10 +227,3 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print one view (after two scrapes, --interval apart) and exit (default: off, refresh until Ctrl-C)",
     )
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``otelsvc top`` to the command's subparsers (``args.run`` runs it)."""
-    parser = sub.add_parser("top", help=HELP, description=HELP + ". Ctrl-C to leave.")
-    configure(parser)
-    parser.set_defaults(run=run)

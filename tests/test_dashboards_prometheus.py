@@ -64,7 +64,14 @@ def test_every_panel_query_returns_data_from_the_demo(tmp_path: Path, prometheus
     with (
         refusing_collector() as collector,
         running_demo(
-            "--otlp-endpoint", collector, "--otlp-protocol", "http/protobuf", "--export-interval", "1", clean_exit=False
+            "--full",
+            "--otlp-endpoint",
+            collector,
+            "--otlp-protocol",
+            "http/protobuf",
+            "--export-interval",
+            "1",
+            clean_exit=False,
         ) as url,
     ):
         target = urllib.parse.urlsplit(url).netloc

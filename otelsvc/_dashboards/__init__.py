@@ -16,7 +16,7 @@ from pathlib import Path
 
 from otelsvc._dashboards._thresholds import Thresholds
 
-__all__ = ["HELP", "configure", "register", "run"]
+__all__ = ["HELP", "configure", "run"]
 
 HELP = "write a Grafana dashboard per instrument family, an HTTP overview and Prometheus rules (recording, alerts)"
 
@@ -26,9 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        required=True,
+        default=Path("otelsvc-dashboards"),
         metavar="DIR",
-        help="directory to write grafana/*.json and prometheus/otelsvc-rules.yml into (required)",
+        help="directory to write grafana/*.json and prometheus/otelsvc-rules.yml into (default: %(default)s)",
     )
     parser.add_argument(
         "--namespace",
@@ -55,13 +55,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="REGEX",
         help="Prometheus jobs OtelsvcInstanceDown watches (default: %(default)s, every job)",
     )
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``otelsvc dashboards`` to the command's subparsers (``args.run`` runs it)."""
-    parser = sub.add_parser("dashboards", help=HELP, description=HELP)
-    configure(parser)
-    parser.set_defaults(run=run)
 
 
 def _bad(flag: str, value: object, why: str) -> int:
