@@ -164,6 +164,9 @@ class ProviderGuard:
         self.logger_provider = self._build_logger_provider(settings)
         for pipeline in self.pipelines:
             pipeline.attach(provider, tracer_provider, self.logger_provider)
+        from otelsvc._self_metrics import register_self_metrics
+
+        register_self_metrics(provider.get_meter("otelsvc", __version__), self)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 

@@ -272,9 +272,10 @@ def rotel(tmp_path: Path) -> Iterator[Rotel]:
 
 
 class Prometheus:
-    """A Prometheus server scraping one target every second."""
+    """A Prometheus server scraping one target every second (or every ``interval``), with optional rules."""
 
-    def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http") -> None:
+    def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http",
+                 rules: Path | None = None, interval: str = "1s") -> None:
         self.binary = _need("prometheus")
         self.port = free_port()
         self.dir = tmp / f"prom-{self.port}"
@@ -282,8 +283,9 @@ class Prometheus:
         auth = f"    authorization:\n      credentials: {json.dumps(token)}\n" if token else ""
         tls = "    tls_config:\n      insecure_skip_verify: true\n" if scheme == "https" else ""
         (self.dir / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: otelsvc\n"
+            f"global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  evaluation_interval: 1s\n"
+            + (f"rule_files: [{json.dumps(str(rules))}]\n" if rules is not None else "")
+            + "scrape_configs:\n  - job_name: otelsvc\n"
             f"    scheme: {scheme}\n{auth}{tls}"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
@@ -332,8 +334,9 @@ class Prometheus:
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     servers: list[Prometheus] = []
 
-    def make(target: str, token: str | None = None, scheme: str = "http") -> Prometheus:
-        server = Prometheus(tmp_path, target, token, scheme)
+    def make(target: str, token: str | None = None, scheme: str = "http", rules: Path | None = None,
+             interval: str = "1s") -> Prometheus:
+        server = Prometheus(tmp_path, target, token, scheme, rules, interval)
         servers.append(server)
         return server
 
