@@ -188,7 +188,8 @@ class ProviderGuard:
             return None
         from otelsvc._from_settings import console_log_processor
 
-        logger_provider = _sdk_internals.new_logger_provider(self.resource)
+        logger_provider = _sdk_internals.new_logger_provider(self.resource, settings.attribute_count_limit,
+                                                             settings.attribute_value_length_limit)
         console = console_log_processor(settings)
         if console is not None:
             logger_provider.add_log_record_processor(console)

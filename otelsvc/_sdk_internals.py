@@ -329,15 +329,25 @@ def logs_sdk() -> LogsSdk:
                    LogRecordExportResult, ConsoleLogRecordExporter, InMemoryLogRecordExporter, SeverityNumber)
 
 
-def new_logger_provider(resource: Resource) -> Any:
-    """A LoggerProvider with no atexit hook of its own (the guard bounds its shutdown), and no self-metrics
-    on the global meter provider where the release would make them."""
+def new_logger_provider(resource: Resource, max_attributes: int = 128, max_attribute_length: int | None = None) -> Any:
+    """A LoggerProvider with no atexit hook of its own (the guard bounds its shutdown), no self-metrics
+    on the global meter provider, and attribute limits given explicitly where the release takes them
+    (left to itself, it reads OTEL_ATTRIBUTE_* and raises on a value it cannot parse)."""
     cls = logs_sdk().LoggerProvider
+    parameters = inspect.signature(cls).parameters
     kwargs: dict[str, Any] = {"resource": resource, "shutdown_on_exit": False}
-    if "meter_provider" in inspect.signature(cls).parameters:
+    if "meter_provider" in parameters:
         from opentelemetry.metrics import NoOpMeterProvider
 
         kwargs["meter_provider"] = NoOpMeterProvider()
+    if "log_record_limits" in parameters:
+        from opentelemetry.sdk._logs import LogRecordLimits
+
+        length = LogRecordLimits.UNSET if max_attribute_length is None else max_attribute_length
+        wanted = {"max_attributes": max_attributes, "max_attribute_length": length,
+                  "max_log_record_attributes": max_attributes, "max_log_record_attribute_length": length}
+        accepted = inspect.signature(LogRecordLimits).parameters
+        kwargs["log_record_limits"] = LogRecordLimits(**{k: v for k, v in wanted.items() if k in accepted})
     return cls(**kwargs)
 
 
