@@ -66,7 +66,7 @@ class ProviderGuard:
     def __init__(self, settings: Settings, extra_readers: Sequence[MetricReader] = ()) -> None:
         self.settings = settings
         self.lifecycle = Lifecycle()
-        self.bridge = Bridge(max_series=settings.cardinality_limit)
+        self.bridge = Bridge(max_series=settings.cardinality_limit, exemplar_filter=settings.exemplar_filter)
         self.exporters: dict[str, ExporterHealth] = {}
         self.families: set[str] = set()
         self._metric_proxy: MetricPushProxy | None = None
