@@ -130,7 +130,7 @@ class ProviderGuard:
         self.bridge.resource = self.resource
         readers: list[MetricReader] = []
         if settings.prometheus is not None:
-            self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit)
+            self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit, settings.prometheus_scope_info)
             readers.append(self._prometheus)
         if settings.otlp_metrics is not None:
             sig = settings.otlp_metrics
