@@ -288,7 +288,7 @@ class HistogramHandle(Handle):
         self._max = -math.inf
         self._cmin = math.inf
         self._cmax = -math.inf
-        self._exemplars: list[ExemplarTuple | None] = [None] * (len(bounds) + 1) if self._exf else []
+        self._exemplars: list[ExemplarTuple | None] | None = None  # per bucket, made at the first exemplar
         self._ex_last = 0  # time of the latest exemplar (a scrape skips series without a new one)
 
     def record(self, v: float) -> None:
@@ -320,11 +320,16 @@ class HistogramHandle(Handle):
                 if ids[0] is not span:
                     ids = _span_ids(span)
                 if ids[3] or self._exf == _ALWAYS_ON:
-                    self._exemplars[i] = (v, now := _time_ns(), ids[1], ids[2])
-                    self._ex_last = now
+                    self._exemplar_at(i, (v, _time_ns(), ids[1], ids[2]))
             elif self._exf == _ALWAYS_ON:
-                self._exemplars[i] = (v, now := _time_ns(), 0, 0)
-                self._ex_last = now
+                self._exemplar_at(i, (v, _time_ns(), 0, 0))
+
+    def _exemplar_at(self, bucket: int, exemplar: ExemplarTuple) -> None:
+        exemplars = self._exemplars
+        if exemplars is None:
+            exemplars = self._exemplars = [None] * (len(self._bounds) + 1)
+        exemplars[bucket] = exemplar
+        self._ex_last = exemplar[1]
 
     def _record_checked(self, v: object) -> None:
         try:
@@ -358,13 +363,14 @@ class HistogramHandle(Handle):
 
     def exemplars(self, since: int) -> list[ExemplarTuple | None]:
         """Per bucket, the latest exemplar taken after ``since`` (ns), else None; [] when none is."""
-        if self._ex_last <= since:
+        exemplars = self._exemplars
+        if self._ex_last <= since or exemplars is None:
             return []
-        return [ex if ex is not None and ex[1] > since else None for ex in self._exemplars]
+        return [ex if ex is not None and ex[1] > since else None for ex in exemplars]
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
-        self._exemplars = [None] * len(self._exemplars)
+        self._exemplars = None
         self._ex_last = 0
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0
