@@ -58,6 +58,11 @@ class OtlpSignal:
     client_key: str | None = None
     client_certificate: str | None = None
 
+    def __repr__(self) -> str:
+        from otelsvc._redact import redact_url
+
+        return f"OtlpSignal(signal={self.signal!r}, endpoint={redact_url(self.endpoint)!r}, protocol={self.protocol!r})"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -219,6 +224,14 @@ def _resource_attributes(res: _Resolver) -> dict[str, AttrValue]:
     return merged
 
 
+def _append_path(url: str, path: str) -> str:
+    """``url`` with ``path`` added to its path, before any query string (``http://h/?k=v``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+
+
 def _otlp_signal(res: _Resolver, signal: str, exporters: tuple[str, ...]) -> OtlpSignal | None:
     parts = {name: res.take(f"otlp_{name}", signal) for name in OTLP_PARTS}
     key = f"otlp_{signal}."
@@ -234,7 +247,7 @@ def _otlp_signal(res: _Resolver, signal: str, exporters: tuple[str, ...]) -> Otl
         return None
     per_signal = res.sources[key + "endpoint"] == f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
     if parts["protocol"] == "http/protobuf" and not per_signal:
-        endpoint = endpoint.rstrip("/") + f"/v1/{signal}"
+        endpoint = _append_path(endpoint, f"/v1/{signal}")
     return OtlpSignal(
         signal=signal,
         endpoint=endpoint,

@@ -20,6 +20,7 @@ from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._health import ExporterHealth, Lifecycle
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
+from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
 from otelsvc._sdk_internals import (
     global_meter_provider_is_set,
@@ -80,6 +81,7 @@ class ProviderGuard:
         self.routes = TelemetryRoutes(self, settings.metrics_token)
         self.disabled = settings.sdk_disabled
         self.resource: Resource = Resource.get_empty()
+        self._prefork = Role()
         if self.disabled:
             from opentelemetry.trace import NoOpTracerProvider
 
@@ -87,7 +89,10 @@ class ProviderGuard:
             self.tracer_provider: TracerProvider = NoOpTracerProvider()
             self.lifecycle.set("ok")
             return
-        if settings.prometheus is not None and settings.builtin_server:
+        from otelsvc import _prefork
+
+        self._prefork = _prefork.plan(settings)  # pre-fork servers: serve here, or publish to the one that does
+        if settings.prometheus is not None and settings.builtin_server and self._prefork.serves:
             from otelsvc._server import TelemetryServer
 
             host, port = settings.prometheus
@@ -103,12 +108,17 @@ class ProviderGuard:
                     keyfile=settings.tls_keyfile,
                 )
             except OSError as exc:
-                raise ConfigError(
-                    [SettingProblem("prometheus", f"{host}:{port}", f"cannot listen there: {exc.strerror or exc}")]
-                ) from None
+                sibling = _prefork.on_address_in_use(settings)
+                if sibling is None:
+                    raise ConfigError(
+                        [SettingProblem("prometheus", f"{host}:{port}", f"cannot listen there: {exc.strerror or exc}")]
+                    ) from None
+                self._prefork = sibling
         try:
             self._build(settings, extra_readers)
+            self._prefork.attach(self)
         except BaseException:
+            self._prefork.close()
             if self._server is not None:
                 self._server.close()
             raise
@@ -141,11 +151,12 @@ class ProviderGuard:
                 component,
                 health,
             )
+            from otelsvc._delta_carry import carry_failed_deltas
             from otelsvc._prometheus import _CLASSES
 
             readers.append(
                 PeriodicExportingMetricReader(
-                    self._metric_proxy,
+                    _process_hooks.QuietChildExporter(carry_failed_deltas(self._metric_proxy, settings.temporality)),
                     export_interval_millis=settings.export_interval * 1000,
                     export_timeout_millis=settings.export_timeout * 1000,
                     cardinality_limits={cls: settings.cardinality_limit for cls in _CLASSES},
@@ -266,8 +277,15 @@ class ProviderGuard:
 
     @property
     def state(self) -> str:
-        """starting, ok, shutting_down or shut_down."""
-        return self.lifecycle.state
+        """starting, ok, degraded, shutting_down or shut_down.
+
+        ``degraded``: running, but the built-in server cannot fully serve (out of file descriptors,
+        no thread can be started, its accept thread stopped); ``health_detail()`` says why.
+        """
+        state = self.lifecycle.state
+        if state == "ok" and self._server is not None and self._server.problem is not None:
+            return "degraded"
+        return state
 
     @property
     def is_shut_down(self) -> bool:
@@ -280,10 +298,16 @@ class ProviderGuard:
         """The Prometheus exposition as a scrape would get it now."""
         if self._prometheus is None:
             raise RuntimeError("this guard has no Prometheus reader (prometheus=None)")
+        aggregated = self._prefork.render(self, openmetrics)
+        if aggregated is not None:
+            return aggregated
         return self._prometheus.render(openmetrics)
 
     def health_detail(self) -> dict[str, Any]:
-        return {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
+        detail: dict[str, Any] = {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
+        if self._server is not None:
+            detail["server"] = {"problem": self._server.problem}
+        return detail
 
     def metadata(self) -> dict[str, Any]:
         from importlib.metadata import PackageNotFoundError, version
@@ -346,6 +370,10 @@ class ProviderGuard:
             return True
         self.lifecycle.set("shutting_down")
         deadline = time.monotonic() + timeout
+        try:
+            self._prefork.close()  # a worker hands its final counts over while its providers still collect
+        except Exception as exc:
+            logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
         failures_before = sum(h.total_failures for h in self.exporters.values())
         millis = timeout * 1000
         provider: Any = self.meter_provider
@@ -417,3 +445,4 @@ class ProviderGuard:
             self._span_proxy._outcomes.health = self.exporters["spans"]
             self._span_proxy._health = self.exporters["spans"]
             self._span_proxy.renew()
+        self._prefork = self._prefork.after_fork_in_child(self)
