@@ -134,23 +134,28 @@ def test_families_and_the_middleware_duration_carry_exemplars(guard: ProviderGua
 
     middleware = HttpMetricsMiddleware(app, guard=guard)
 
-    async def request() -> None:
+    async def request(traceparent: bytes) -> None:
         async def receive() -> MutableMapping[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
         async def send(message: MutableMapping[str, Any]) -> None:
             pass
 
-        scope = {"type": "http", "method": "GET", "path": "/x", "scheme": "http", "headers": [],
+        scope = {"type": "http", "method": "GET", "path": "/x", "scheme": "http",
+                 "headers": [(b"traceparent", traceparent)],
                  "query_string": b"", "root_path": ""}
         await middleware(scope, receive, send)
 
-    with guard.tracer("server").start_as_current_span("GET /x") as span:
-        asyncio.run(request())
+    with guard.tracer("client").start_as_current_span("outer") as span:
+        ids = _ids(span)
+        asyncio.run(request(f"00-{ids['trace_id']}-{ids['span_id']}-01".encode()))
     ex = _with_exemplars(_samples(guard))
-    durations = {k: v for k, v in ex.items() if k[0].startswith("http_server_request_duration_seconds_bucket")}
-    assert len(durations) == 1 and next(iter(durations.values())).labels == _ids(span)
-    assert ex[("http_requests_total", None)].labels == _ids(span)
+    durations = [v for k, v in ex.items() if k[0] == "http_server_request_duration_seconds_bucket"]
+    classic = [v for k, v in ex.items() if k[0] == "http_request_duration_seconds_bucket"]
+    # In the caller's trace (the middleware's own server span, when it makes one, is its child).
+    for exemplar in (*durations, *classic, ex[("http_requests_total", None)]):
+        assert exemplar.labels["trace_id"] == _ids(span)["trace_id"] and len(exemplar.labels["span_id"]) == 16
+    assert len(durations) == 1 and len(classic) == 1
 
 
 def test_pushed_points_carry_exemplars_per_reader(guard: ProviderGuard) -> None:
