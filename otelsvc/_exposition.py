@@ -293,6 +293,8 @@ def _render_metric(
     out: list[str] = []
     identities: list[str] = []
     with_exemplars = openmetrics and kind in ("counter", "histogram")
+    last_bounds: Any = None
+    les: list[str] = []
     for labels, point in zip(rows, points, strict=True):
         pairs = [(k, labels.get(k, "")) for k in ordered]
         identities.append(_pairs(p for p in pairs if p[1]))
@@ -304,11 +306,13 @@ def _render_metric(
                 index = bisect_left(bounds, ex.value)
                 if index not in by_bucket or ex.time_unix_nano >= by_bucket[index].time_unix_nano:
                     by_bucket[index] = ex
+            if bounds is not last_bounds and bounds != last_bounds:  # the points of a metric share theirs
+                last_bounds = bounds
+                les = [floatToGoString(b) if openmetrics else f"{b}" for b in bounds] + ["+Inf"]
             lines: list[str] = []
             total = 0
-            for index, (bound, count) in enumerate(zip(chain(bounds, ["+Inf"]), point.bucket_counts, strict=False)):
+            for index, (le, count) in enumerate(zip(les, point.bucket_counts, strict=False)):
                 total += count
-                le = "+Inf" if bound == "+Inf" else (floatToGoString(bound) if openmetrics else f"{bound}")
                 line = _sample(name + "_bucket", [*pairs, ("le", le)], total)
                 ex = by_bucket.get(index)
                 if ex is not None:
