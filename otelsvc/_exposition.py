@@ -167,7 +167,9 @@ class _Family:
         self.unit = unit
         self.help = help_text
         self.rows: list[str] = []
-        self.keys: list[str] = []  # label text of each series (empty values left out), parallel to rows
+        # Each series' identity (its label text without empty values), parallel to rows; a handle's
+        # cached label text (a tuple ending with it) until another metric joins the family.
+        self.keys: list[str | tuple[str, ...]] = []
         self.seen: set[str] | None = None  # made when a second metric joins the family
 
 
@@ -201,7 +203,8 @@ class _Families:
             )
             return None
         if family.seen is None:
-            family.seen = set(family.keys)
+            family.keys = [k if isinstance(k, str) else k[-1] for k in family.keys]
+            family.seen = {k for k in family.keys if isinstance(k, str)}
         return family
 
     def taken(self, name: str, exposed: str) -> bool:
@@ -348,6 +351,21 @@ def _bridge_labels(inst: BridgedInstrument, scope_attrs: dict[str, Any]) -> list
     return keys
 
 
+def _label_text(key: tuple[str, ...], header: tuple[Any, ...], histogram: bool) -> tuple[str, ...]:
+    """A handle's cached label text: the sample prefix (a histogram's bucket prefix and suffix around
+    ``le``, and its plain labels), then the series identity (labels with a value)."""
+    name, exposed, _kind, _unit, keys, scope_values, order = header[:7]
+    values = [*scope_values.values(), *(_label_value(v) for v in key)]
+    pairs = [(keys[i], values[i]) for i in order]
+    plain = _pairs(pairs)
+    identity = _pairs(p for p in pairs if p[1])
+    if histogram:
+        before = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
+        after = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
+        return (name + "_bucket{" + before + 'le="', '"' + after + "} ", _braced(plain), identity)
+    return (exposed + _braced(plain) + " ", identity)
+
+
 def _render_bridged(
     inst: BridgedInstrument,
     scope_attrs: dict[str, Any],
@@ -384,13 +402,15 @@ def _render_bridged(
     if families.taken(name, exposed):
         return False
     rows: list[str] = []
-    identities: list[str] = []
+    identities: list[str | tuple[str, ...]] = []
     histogram = inst.kind == "histogram"
     if openmetrics:
         les = les_om
     with_sum = not inst.bounds or inst.bounds[0] >= 0
     exemplars = openmetrics and since is not None and bool(inst.exemplar_mode)
     floor = since or 0
+    fmt = floatToGoString
+    add_row, add_identity = rows.append, identities.append
     for key, handle in inst.handles():
         if not handle._seen:
             continue
@@ -398,45 +418,34 @@ def _render_bridged(
         if text is None:
             if key and key[0] == "\x00overflow":
                 return False
-            values = [*scope_values.values(), *(_label_value(v) for v in key)]
-            pairs = [(keys[i], values[i]) for i in order]
-            plain = _pairs(pairs)
-            identity = _pairs(p for p in pairs if p[1])
-            if histogram:
-                before = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
-                after = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
-                text = (name + "_bucket{" + before + 'le="', '"' + after + "} ", _braced(plain), identity)
-            else:
-                text = (exposed + _braced(plain) + " ", identity)
-            handle.label_text = text
-        identities.append(text[-1])
-        if histogram:
-            assert isinstance(handle, HistogramHandle)
-            counts, total_sum, _low, _high = handle.snapshot()
-            prefix, suffix, plain_labels, _identity = text
-            found_ex = handle.exemplars(floor) if exemplars and handle._ex_last > floor else None
-            lines = []
-            total = 0
-            if found_ex:
-                for le, count, ex in zip(les, counts, found_ex, strict=False):
-                    total += count
-                    tail = _exemplar_text(ex[0], ex[1], ex[2], ex[3]) if ex is not None else ""
-                    lines.append(f"{prefix}{le}{suffix}{floatToGoString(total)}{tail}\n")
-            else:
-                for le, count in zip(les, counts, strict=False):
-                    total += count
-                    lines.append(f"{prefix}{le}{suffix}{floatToGoString(total)}\n")
-            if with_sum:
-                lines.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
-                lines.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
-            rows.append("".join(lines))
-        else:
-            value = handle.snapshot()  # type: ignore[attr-defined]
+            text = handle.label_text = _label_text(key, header, histogram)
+        add_identity(text)  # the label text's last item: resolved only if another metric joins the family
+        if not histogram:
             ex = handle._exemplar if exemplars else None  # type: ignore[attr-defined]
             if ex is not None and ex[1] > floor:
-                rows.append(f"{text[0]}{floatToGoString(value)}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")
+                add_row(f"{text[0]}{fmt(handle.snapshot())}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")  # type: ignore[attr-defined]
             else:
-                rows.append(f"{text[0]}{floatToGoString(value)}\n")
+                add_row(f"{text[0]}{fmt(handle.snapshot())}\n")  # type: ignore[attr-defined]
+            continue
+        assert isinstance(handle, HistogramHandle)
+        counts, total_sum, _low, _high = handle.snapshot()
+        prefix, suffix, plain_labels, _identity = text
+        found_ex = handle.exemplars(floor) if exemplars and handle._ex_last > floor else None
+        lines = []
+        total = 0
+        if found_ex:
+            for le, count, ex in zip(les, counts, found_ex, strict=False):
+                total += count
+                tail = _exemplar_text(ex[0], ex[1], ex[2], ex[3]) if ex is not None else ""
+                lines.append(f"{prefix}{le}{suffix}{fmt(total)}{tail}\n")
+        else:
+            for le, count in zip(les, counts, strict=False):
+                total += count
+                lines.append(f"{prefix}{le}{suffix}{fmt(total)}\n")
+        if with_sum:
+            lines.append(f"{name}_count{plain_labels} {fmt(total)}\n")
+            lines.append(f"{name}_sum{plain_labels} {fmt(total_sum)}\n")
+        add_row("".join(lines))
     if rows:
         family = families.claim(name, exposed, kind, unit, inst.description, inst.name)
         assert family is not None  # the name was free
