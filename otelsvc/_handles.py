@@ -58,9 +58,8 @@ _INF = math.inf
 _INT_MIN = -INT64_MAX - 1
 _time_ns = time.time_ns
 
-# Exemplar filter modes, as handles keep them (0 is falsy: the recording path skips everything).
+# Exemplar filter modes, as handles keep them (the recording path tests the literals).
 EXEMPLAR_MODES = {"always_off": 0, "trace_based": 1, "always_on": 2}
-_ALWAYS_ON = 2
 
 # The current context (a dict) without the API's call layers when the runtime is the default one.
 _current_context = (
@@ -190,17 +189,19 @@ class CounterHandle(_SumHandle):
                 return self._store(total, n)
             self._value = total
             self._seen = True
-        if self._exf:
-            context = _current_context()
-            if _SPAN_KEY in context:  # cheaper than .get() when, as usually, there is no span
+        # The exemplar filter (off 0, trace_based 1, always_on 2); the span entry is read first, as the
+        # default filter needs it and a membership test is the cheapest read when there is no span.
+        context = _current_context()
+        if _SPAN_KEY in context:
+            if self._exf:
                 span = context[_SPAN_KEY]
                 ids = _last_span
                 if ids[0] is not span:
                     ids = _span_ids(span)
-                if ids[3] or self._exf == _ALWAYS_ON:
+                if ids[3] or self._exf == 2:
                     self._exemplar = (n, _time_ns(), ids[1], ids[2])
-            elif self._exf == _ALWAYS_ON:
-                self._exemplar = (n, _time_ns(), 0, 0)
+        elif self._exf == 2:
+            self._exemplar = (n, _time_ns(), 0, 0)
 
 
 class UpDownCounterHandle(_SumHandle):
@@ -312,17 +313,17 @@ class HistogramHandle(Handle):
             if v > self._max:
                 self._max = v
             self._seen = True
-        if self._exf:
-            context = _current_context()
-            if _SPAN_KEY in context:  # cheaper than .get() when, as usually, there is no span
+        context = _current_context()  # the exemplar filter, as in CounterHandle.add
+        if _SPAN_KEY in context:
+            if self._exf:
                 span = context[_SPAN_KEY]
                 ids = _last_span
                 if ids[0] is not span:
                     ids = _span_ids(span)
-                if ids[3] or self._exf == _ALWAYS_ON:
+                if ids[3] or self._exf == 2:
                     self._exemplar_at(i, (v, _time_ns(), ids[1], ids[2]))
-            elif self._exf == _ALWAYS_ON:
-                self._exemplar_at(i, (v, _time_ns(), 0, 0))
+        elif self._exf == 2:
+            self._exemplar_at(i, (v, _time_ns(), 0, 0))
 
     def _exemplar_at(self, bucket: int, exemplar: ExemplarTuple) -> None:
         exemplars = self._exemplars
