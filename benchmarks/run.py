@@ -4,6 +4,10 @@ side by side in the same run on the same machine (median of repeats).
     python -m benchmarks            # full run (a few minutes)
     python -m benchmarks --quick    # fewer repeats, shutdown cases against a closed port only
 
+The figures go to stdout, nothing else. The OTLP reader of the recording runs points at a closed
+port on purpose, so the guards log failed pushes: log lines go to stderr, errors only unless
+``--verbose``.
+
 Recording is measured with both of otelsvc's readers attached (Prometheus and an OTLP periodic
 reader with a long interval), and the SDK side likewise with a Prometheus and a periodic reader.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import math
 import os
 import platform
@@ -499,13 +504,29 @@ def machine() -> str:
             f"prometheus_client {pcv}")
 
 
+def _route_logs(verbose: bool) -> None:
+    """Log lines to stderr, prefixed, so that stdout carries the figures alone."""
+    level = logging.WARNING if verbose else logging.ERROR
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("log: %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("otelsvc", "opentelemetry"):
+        logging.getLogger(name).setLevel(level)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats; shutdown against a closed port only")
     parser.add_argument("--only", action="append",
-                        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware"])
+                        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware"],
+                        help="run only this group (repeatable; default: all)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
+    parser.add_argument("--verbose", action="store_true",
+                        help="log warnings too, on stderr (default: errors only, on stderr)")
     args = parser.parse_args()
+    _route_logs(args.verbose)
     print(f"machine: {machine()}", flush=True)
     benches = {"recording": bench_recording, "series": bench_series, "scrape": bench_scrape, "memory": bench_memory,
                "import": bench_import, "shutdown": bench_shutdown,

@@ -32,6 +32,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
+from otelsvc._kinds import PROMETHEUS_TYPE
 from otelsvc._sanitize import escape_text
 from otelsvc._values import count_skipped
 
@@ -79,9 +80,9 @@ def _mapping() -> Any:
     """The OTel Prometheus exporter's naming rules; its package loads prometheus_client, so lazily."""
     global _MAPPING
     if _MAPPING is None:
-        from opentelemetry.exporter.prometheus import _mapping as module
+        from otelsvc._sdk_internals import prometheus_mapping
 
-        _MAPPING = module
+        _MAPPING = prometheus_mapping()
     return _MAPPING
 
 
@@ -139,7 +140,7 @@ def _family(metric_name: str, unit: str, kind: str) -> tuple[str, str]:
 
 def prometheus_name(name: str, unit: str, kind: str) -> str:
     """The Prometheus name a scrape shows for an OTel metric (kind: counter, updowncounter, gauge, histogram)."""
-    prom_kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[kind]
+    prom_kind = PROMETHEUS_TYPE[kind]  # type: ignore[index]
     return _family(sanitize_full_name(name), map_unit(unit), prom_kind)[1]
 
 
@@ -386,9 +387,7 @@ def _render_bridged(
         if found is None:
             return False
         keys = found
-        kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[
-            inst.kind
-        ]
+        kind = PROMETHEUS_TYPE[inst.kind]
         unit = map_unit(inst.unit)
         name, exposed = _family(sanitize_full_name(inst.name), unit, kind)
         scope_values = {sanitize_attribute(k): _label_value(v) for k, v in scope_attrs.items()}
@@ -421,11 +420,11 @@ def _render_bridged(
             text = handle.label_text = _label_text(key, header, histogram)
         add_identity(text)  # the label text's last item: resolved only if another metric joins the family
         if not histogram:
-            ex = handle._exemplar if exemplars else None  # type: ignore[attr-defined]
+            ex = handle._exemplar if exemplars else None  # counters only (exemplar_mode)
             if ex is not None and ex[1] > floor:
-                add_row(f"{text[0]}{fmt(handle.snapshot())}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")  # type: ignore[attr-defined]
+                add_row(f"{text[0]}{fmt(handle.snapshot())}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")
             else:
-                add_row(f"{text[0]}{fmt(handle.snapshot())}\n")  # type: ignore[attr-defined]
+                add_row(f"{text[0]}{fmt(handle.snapshot())}\n")
             continue
         assert isinstance(handle, HistogramHandle)
         counts, total_sum, _low, _high = handle.snapshot()

@@ -7,23 +7,13 @@ import threading
 import time
 from typing import Any
 
-from opentelemetry.sdk.metrics import (
-    Counter,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
-from opentelemetry.sdk.metrics import Histogram as SdkHistogram
-from opentelemetry.sdk.metrics import _Gauge as SyncGauge
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader, MetricsData
 
 from otelsvc._bridge import Bridge
 from otelsvc._exposition import render_text
+from otelsvc._sdk_internals import instrument_classes, reader_limits
 
 __all__ = ["PrometheusReader"]
-_CLASSES = (Counter, UpDownCounter, SdkHistogram, SyncGauge, ObservableCounter, ObservableUpDownCounter,
-            ObservableGauge)
 
 
 class PrometheusReader(MetricReader):
@@ -31,8 +21,8 @@ class PrometheusReader(MetricReader):
 
     def __init__(self, bridge: Bridge, cardinality_limit: int, scope_info: bool = True) -> None:
         super().__init__(
-            preferred_temporality={cls: AggregationTemporality.CUMULATIVE for cls in _CLASSES},
-            cardinality_limits={cls: cardinality_limit for cls in _CLASSES},
+            preferred_temporality=dict.fromkeys(instrument_classes(), AggregationTemporality.CUMULATIVE),
+            **reader_limits(cardinality_limit),
         )
         self._bridge = bridge
         bridge.direct_readers.add(self)
@@ -49,7 +39,7 @@ class PrometheusReader(MetricReader):
         with self._render_lock:
             self._data = None
             self.collect()
-            data, self._data = self._data, None
+            data, self._data = self._bridge.sdk_data(self._data), None
             if openmetrics:
                 return self._render_openmetrics(data)
             self._exemplars_taken()  # a collection takes the exemplars, as the SDK's reservoirs do

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from otelsvc._handles import GaugeHandle
 from otelsvc.instruments._binding import Binder, FamilyInstruments
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -28,7 +29,10 @@ PSD = (P, S, D)
 
 INVOKER_FAMILY = Family(
     name="invoker",
-    description="Invocations of user services by a durable-execution runtime (Restate's invoker).",
+    description="Work this service hands to downstream services over HTTP (invocations), per partition of "
+    "work, service and deployment: queueing, concurrency slots, task outcomes and durations, and the HTTP "
+    "calls themselves (time to first byte, round trip, non-2xx answers).",
+    origin="modelled on the invoker metrics of Restate (a durable-execution runtime calling user services).",
     metrics=(
         MetricSpec("invoker.invocations.queued", "counter", "{invocation}", "Invocations queued", PSD),
         MetricSpec("invoker.tasks", "counter", "{task}", "Invocation tasks by status",
@@ -40,9 +44,9 @@ INVOKER_FAMILY = Family(
         MetricSpec("invoker.concurrency.slots.released", "counter", "{slot}", "Concurrency slots released", (P,)),
         MetricSpec("invoker.task.duration", "histogram", "s", "Invocation task duration", PSD, "general"),
         MetricSpec("invoker.state.truncations", "counter", "{invocation}",
-                   "Eager state cut at the size limit", PSD),
-        MetricSpec("invoker.throttling.balance", "gauge", "{token}", "Throttling token balance (negative = throttled)",
-                   PSD),
+                   "Invocations whose state, sent along with the request, was cut at the size limit", PSD),
+        MetricSpec("invoker.throttling.balance", "gauge", "{token}",
+                   "Rate-limit tokens left (negative while throttled)", PSD),
         MetricSpec("invoker.queue.duration", "histogram", "s", "Time from enqueue to task start", PSD, "general"),
         MetricSpec("invoker.invocations.active", "updowncounter", "{invocation}",
                    "Invocations running on a pinned deployment", PSD),
@@ -50,7 +54,7 @@ INVOKER_FAMILY = Family(
                    PSD, "general"),
         MetricSpec("invoker.http.roundtrip.duration", "histogram", "s", "Request round trip including the body",
                    PSD, "general"),
-        MetricSpec("invoker.http.responses", "counter", "{response}", "Non-2xx answers from deployments",
+        MetricSpec("invoker.http.responses", "counter", "{response}", "Non-2xx responses from the called deployment",
                    (*PSD, Label("status_code", interned=True, description="three-digit code (interned)"))),
     ),
     notes=("invoker.tasks carries transient=true|false on failed only (empty otherwise, which Prometheus "
@@ -72,7 +76,9 @@ class PartitionHandles:
         if limit is None or limit == float("inf"):
             self._limit_inst.remove(self._partition)
         else:
-            self._limit_inst.bind(self._partition).set(limit)
+            handle = self._limit_inst.bind(self._partition)
+            assert isinstance(handle, GaugeHandle)
+            handle.set(limit)
 
 
 class Invocation:
