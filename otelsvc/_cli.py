@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "demo": "otelsvc._demo",
     "catalog": "otelsvc.instruments._catalog",
     "check": "otelsvc._check",
+    "dashboards": "otelsvc._dashboards",
+    "top": "otelsvc._top",
 }
 
 

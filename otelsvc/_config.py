@@ -117,6 +117,9 @@ class Settings:
     blrp_export_timeout: float
     blrp_max_queue_size: int
     blrp_max_export_batch_size: int
+    log_bridge: bool
+    log_buffer_size: int
+    instrument: tuple[str, ...]
 
     @property
     def otlp_endpoint(self) -> str | None:

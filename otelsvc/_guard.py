@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ from otelsvc._version import __version__
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
 
+    from otelsvc._autoinstrument import Activation
     from otelsvc._prometheus import PrometheusReader
     from otelsvc._server import TelemetryServer
 
@@ -68,6 +70,9 @@ class ProviderGuard:
         self._readers: list[MetricReader] = []
         self._child_broken: str | None = None
         self._prometheus: PrometheusReader | None = None
+        self.logger_provider: Any = None
+        self._log_handler: logging.Handler | None = None
+        self._instrumentation: Activation | None = None
         self._server: TelemetryServer | None = None
         self._shutdown_lock = threading.Lock()
         self._result: bool | None = None
@@ -156,14 +161,60 @@ class ProviderGuard:
         if console_spans is not None:
             tracer_provider.add_span_processor(console_spans)
         self.tracer_provider = tracer_provider
+        self.logger_provider = self._build_logger_provider(settings)
         for pipeline in self.pipelines:
-            pipeline.attach(provider, tracer_provider)
+            pipeline.attach(provider, tracer_provider, self.logger_provider)
+        from otelsvc._self_metrics import register_self_metrics
+
+        register_self_metrics(provider.get_meter("otelsvc", __version__), self)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 
             register_runtime_metrics(provider.get_meter("otelsvc.runtime", __version__))
         if settings.set_global:
             self._become_global()
+        if settings.log_bridge and (any(p.signal == "logs" for p in self.pipelines)
+                                    or "console" in settings.logs_exporters):
+            self.bridge_logging()
+        if settings.instrument:
+            from otelsvc._autoinstrument import activate
+
+            self._instrumentation = activate(settings.instrument, self, tracer_provider=tracer_provider,
+                                             meter_provider=provider)
+
+    def _build_logger_provider(self, settings: Settings) -> Any:
+        """The LoggerProvider beside the other two (None when the SDK's private logs module failed its check)."""
+        if not self.sdk.has("logs_sdk"):
+            return None
+        from otelsvc._from_settings import console_log_processor
+
+        logger_provider = _sdk_internals.new_logger_provider(self.resource)
+        console = console_log_processor(settings)
+        if console is not None:
+            logger_provider.add_log_record_processor(console)
+        return logger_provider
+
+    def bridge_logging(self) -> None:
+        """Send stdlib ``logging`` records to this guard's logger provider (the root logger gets a handler).
+
+        Done by ``start()`` when a logs exporter is on and ``log_bridge`` is true; removed at shutdown.
+        """
+        if self._log_handler is not None or self.logger_provider is None:
+            return
+        from otelsvc._log_bridge import OTelLogHandler
+
+        self._log_handler = OTelLogHandler(self.logger_provider)
+        logging.getLogger().addHandler(self._log_handler)
+
+    def _unbridge_logging(self) -> None:
+        handler, self._log_handler = self._log_handler, None
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+
+    @property
+    def traces_exported(self) -> bool:
+        """Whether spans made with this guard's tracer provider go anywhere (an exporter is on)."""
+        return any(p.signal == "spans" for p in self.pipelines) or "console" in self.settings.traces_exporters
 
     def _become_global(self) -> None:
         from opentelemetry import metrics as metrics_api
@@ -182,6 +233,8 @@ class ProviderGuard:
             trace_api.set_tracer_provider(self.tracer_provider)
             meter_set = metrics_api.get_meter_provider() is not self.meter_provider
             tracer_set = trace_api.get_tracer_provider() is not self.tracer_provider
+        if self.logger_provider is not None and self.sdk.has("global_provider_flags"):
+            _sdk_internals.set_global_logger_provider(self.logger_provider)
         if meter_set or tracer_set:
             logger.info(
                 "otelsvc: a global meter or tracer provider is already set; this guard works through "
@@ -308,6 +361,9 @@ class ProviderGuard:
         steps = [self._provider_step("meter provider", "metrics", lambda: meter_provider.force_flush(millis))]
         if any(p.signal == "spans" for p in self.pipelines):
             steps.append(self._provider_step("tracer provider", "spans", lambda: tracer_provider.force_flush(millis)))
+        logger_provider = self.logger_provider
+        if logger_provider is not None and any(p.signal == "logs" for p in self.pipelines):
+            steps.append(self._provider_step("logger provider", "logs", lambda: logger_provider.force_flush(millis)))
         return run_steps(steps, time.monotonic() + timeout, action="flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -336,6 +392,9 @@ class ProviderGuard:
             self._prefork.close()  # a worker hands its final counts over while its providers still collect
         except Exception as exc:
             logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
+        if self._instrumentation is not None:
+            self._instrumentation.undo()
+        self._unbridge_logging()
         millis = timeout * 1000
         provider: Any = self.meter_provider
         tracer_provider: Any = self.tracer_provider
@@ -343,6 +402,8 @@ class ProviderGuard:
             self._provider_step("meter provider", "metrics", lambda: provider.shutdown(timeout_millis=millis)),
             self._provider_step("tracer provider", "spans", tracer_provider.shutdown),
         ]
+        if self.logger_provider is not None:
+            steps.append(self._provider_step("logger provider", "logs", self.logger_provider.shutdown))
         # False exactly when a step is logged: one line per component that did not deliver, in time or not.
         finished = ok = run_steps(steps, deadline)
         if self._server is not None:
@@ -441,6 +502,10 @@ class ProviderGuard:
         if not self._sdk_step("tracer_resource",
                               lambda: _sdk_internals.set_tracer_provider_resource(self.tracer_provider, self.resource)):
             spans_resource = self.resource
+        if self.logger_provider is not None:
+            logger_provider = self.logger_provider
+            self._sdk_step("logger_resource",
+                           lambda: _sdk_internals.set_logger_provider_resource(logger_provider, self.resource))
         for pipeline in self.pipelines:
             pipeline.after_fork(spans_resource)
         self._prefork = self._prefork.after_fork_in_child(self)

@@ -9,8 +9,8 @@ numbers stay right, nothing crashes, and where fork safety cannot be kept (the S
 cannot be emptied in a forked child), the child stops exporting what SDK instruments recorded, with
 a logged error, rather than count the parent's measurements twice.
 
-Private modules of the SDK (``opentelemetry.sdk.metrics._internal``, and ``opentelemetry.sdk._logs``
-when the logs provider lands) are imported here and nowhere else.
+Private modules of the SDK (``opentelemetry.sdk.metrics._internal``, the logs SDK
+``opentelemetry.sdk._logs`` and the logs API ``opentelemetry._logs``) are imported here and nowhere else.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ __all__ = [
     "check",
     "global_meter_provider_is_set",
     "global_tracer_provider_is_set",
+    "LogsSdk",
+    "global_logger_provider_is_set",
+    "logs_sdk",
+    "new_logger_provider",
+    "set_global_logger_provider",
+    "set_logger_provider_resource",
     "instrument_classes",
     "meter_provider_resource",
     "prometheus_mapping",
@@ -74,6 +80,8 @@ Internal = Literal[
     "tracer_resource",
     "global_provider_flags",
     "prometheus_mapping",
+    "logs_sdk",
+    "logger_resource",
 ]
 
 INTERNALS: dict[Internal, str] = {
@@ -86,6 +94,9 @@ INTERNALS: dict[Internal, str] = {
     "global_provider_flags": "opentelemetry.metrics._internal._METER_PROVIDER_SET_ONCE and "
     "opentelemetry.trace._TRACER_PROVIDER_SET_ONCE",
     "prometheus_mapping": "opentelemetry.exporter.prometheus._mapping (metric, label and unit names)",
+    "logs_sdk": "opentelemetry.sdk._logs (LoggerProvider, batch processor, exporters) and opentelemetry._logs "
+    "(the logs API: SeverityNumber, set_logger_provider), both private in the SDK",
+    "logger_resource": "LoggerProvider._update_resource",
 }
 
 FALLBACKS: dict[Internal, str] = {
@@ -100,6 +111,8 @@ FALLBACKS: dict[Internal, str] = {
     "global_provider_flags": "set_meter_provider/set_tracer_provider are called and read back with the "
     "public getters",
     "prometheus_mapping": "otelsvc's own copy of the OTel Prometheus naming rules",
+    "logs_sdk": "no logger provider is built: log records are not exported (metrics and spans are unaffected)",
+    "logger_resource": "a forked child's log records keep the parent's service.instance.id",
 }
 
 
@@ -275,6 +288,81 @@ def set_tracer_provider_resource(provider: Any, resource: Resource) -> None:
         tracer.resource = provider._resource
 
 
+# -- logs -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LogsSdk:
+    """The logs SDK's classes otelsvc builds with (their module is private and has been renamed before)."""
+
+    LoggerProvider: type
+    BatchLogRecordProcessor: type
+    SimpleLogRecordProcessor: type
+    LogRecordExporter: type
+    LogRecordExportResult: Any
+    ConsoleLogRecordExporter: type
+    InMemoryLogRecordExporter: type
+    SeverityNumber: Any
+
+
+@functools.lru_cache(maxsize=1)
+def logs_sdk() -> LogsSdk:
+    """The logs SDK classes; raises SdkInternalChanged when they moved."""
+    try:
+        from opentelemetry._logs import SeverityNumber
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import (
+            BatchLogRecordProcessor,
+            ConsoleLogRecordExporter,
+            InMemoryLogRecordExporter,
+            LogRecordExporter,
+            LogRecordExportResult,
+            SimpleLogRecordProcessor,
+        )
+    except ImportError as exc:
+        raise SdkInternalChanged(str(exc)) from None
+    return LogsSdk(LoggerProvider, BatchLogRecordProcessor, SimpleLogRecordProcessor, LogRecordExporter,
+                   LogRecordExportResult, ConsoleLogRecordExporter, InMemoryLogRecordExporter, SeverityNumber)
+
+
+def new_logger_provider(resource: Resource) -> Any:
+    """A LoggerProvider with no atexit hook of its own (the guard bounds its shutdown), and no self-metrics
+    on the global meter provider where the release would make them."""
+    cls = logs_sdk().LoggerProvider
+    kwargs: dict[str, Any] = {"resource": resource, "shutdown_on_exit": False}
+    if "meter_provider" in inspect.signature(cls).parameters:
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        kwargs["meter_provider"] = NoOpMeterProvider()
+    return cls(**kwargs)
+
+
+def set_logger_provider_resource(provider: Any, resource: Resource) -> None:
+    """Give an existing LoggerProvider (and the loggers it made) a new resource, as after a fork."""
+    update = getattr(provider, "_update_resource", None)
+    if update is None:
+        raise SdkReleaseLacks("LoggerProvider has no _update_resource")
+    update(resource)
+
+
+def global_logger_provider_is_set() -> bool:
+    from opentelemetry._logs._internal import _LOGGER_PROVIDER_SET_ONCE
+
+    done = _LOGGER_PROVIDER_SET_ONCE._done
+    if not isinstance(done, bool):
+        raise SdkInternalChanged("_LOGGER_PROVIDER_SET_ONCE._done is not a bool")
+    return done
+
+
+def set_global_logger_provider(provider: Any) -> bool:
+    """Make ``provider`` the global logger provider; False when another one already is."""
+    from opentelemetry._logs import get_logger_provider, set_logger_provider
+
+    if global_logger_provider_is_set():
+        return get_logger_provider() is provider
+    set_logger_provider(provider)
+    return get_logger_provider() is provider
+
+
 # -- globals ----------------------------------------------------------------------------------------
 
 def global_meter_provider_is_set() -> bool:
@@ -425,6 +513,32 @@ def _check_prometheus_mapping() -> None:
             "the naming rules changed")
 
 
+def _check_logs_sdk() -> None:
+    sdk = logs_sdk()
+    exporter = sdk.InMemoryLogRecordExporter()
+    provider = new_logger_provider(Resource({"probe": "a"}))
+    provider.add_log_record_processor(sdk.SimpleLogRecordProcessor(exporter))
+    provider.get_logger("probe").emit(body="hello", severity_number=sdk.SeverityNumber.WARN)
+    (item,) = exporter.get_finished_logs()
+    record = getattr(item, "log_record", item)
+    _expect(record.body == "hello" and item.resource.attributes.get("probe") == "a", "a record does not arrive")
+    global_logger_provider_is_set()
+    provider.shutdown()
+
+
+def _check_logger_resource() -> None:
+    sdk = logs_sdk()
+    exporter = sdk.InMemoryLogRecordExporter()
+    provider = new_logger_provider(Resource({"probe": "a"}))
+    provider.add_log_record_processor(sdk.SimpleLogRecordProcessor(exporter))
+    logger_ = provider.get_logger("probe")
+    set_logger_provider_resource(provider, Resource({"probe": "b"}))
+    logger_.emit(body="x")
+    (item,) = exporter.get_finished_logs()
+    _expect(item.resource.attributes.get("probe") == "b", "loggers keep the old resource")
+    provider.shutdown()
+
+
 _CHECKS: dict[Internal, Callable[[], None]] = {
     "reader_collect_hook": _check_collect_hook,
     "reader_temporality": _check_reader_temporality,
@@ -433,6 +547,8 @@ _CHECKS: dict[Internal, Callable[[], None]] = {
     "tracer_resource": _check_tracer_resource,
     "global_provider_flags": _check_global_flags,
     "prometheus_mapping": _check_prometheus_mapping,
+    "logs_sdk": _check_logs_sdk,
+    "logger_resource": _check_logger_resource,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from otelsvc._config import UNSET, load_settings
@@ -38,6 +38,9 @@ def start(
     namespace: str | None = UNSET,
     runtime_metrics: bool = UNSET,
     span_buffer_size: int = UNSET,
+    log_bridge: bool = UNSET,
+    log_buffer_size: int = UNSET,
+    instrument: Sequence[str] | str = UNSET,
 ) -> ProviderGuard:
     """Start telemetry for this process and return its guard.
 

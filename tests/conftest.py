@@ -211,7 +211,8 @@ class Rotel:
         out = open(self.out_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [rotel_binary(), "start", "--exporter", "blackhole",
-             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log-verbosity", "detailed",
+             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log", "logs",
+             "--debug-log-verbosity", "detailed",
              "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
              "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}",
              "--pid-file", str(self.pid_file)],
@@ -276,11 +277,10 @@ def rotel(tmp_path: Path) -> Iterator[Rotel]:
 
 
 class Prometheus:
-    """A Prometheus server scraping one target every second."""
+    """A Prometheus server scraping one target every second (or every ``interval``), with optional rules."""
 
-    def __init__(
-        self, tmp: Path, target: str, token: str | None = None, scheme: str = "http", flags: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http",
+                 rules: Path | None = None, interval: str = "1s", flags: Sequence[str] = ()) -> None:
         self.binary = _need("prometheus")
         self.port = free_port()
         self.dir = tmp / f"prom-{self.port}"
@@ -288,8 +288,9 @@ class Prometheus:
         auth = f"    authorization:\n      credentials: {json.dumps(token)}\n" if token else ""
         tls = "    tls_config:\n      insecure_skip_verify: true\n" if scheme == "https" else ""
         (self.dir / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: otelsvc\n"
+            f"global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  evaluation_interval: 1s\n"
+            + (f"rule_files: [{json.dumps(str(rules))}]\n" if rules is not None else "")
+            + "scrape_configs:\n  - job_name: otelsvc\n"
             f"    scheme: {scheme}\n{auth}{tls}"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
@@ -347,8 +348,9 @@ class Prometheus:
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     servers: list[Prometheus] = []
 
-    def make(target: str, token: str | None = None, scheme: str = "http", flags: Sequence[str] = ()) -> Prometheus:
-        server = Prometheus(tmp_path, target, token, scheme, flags)
+    def make(target: str, token: str | None = None, scheme: str = "http", rules: Path | None = None,
+             interval: str = "1s", flags: Sequence[str] = ()) -> Prometheus:
+        server = Prometheus(tmp_path, target, token, scheme, rules, interval, flags)
         servers.append(server)
         return server
 
