@@ -81,6 +81,7 @@ class Settings:
     tls_keyfile: str | None
     max_connections: int
     max_header_bytes: int
+    prometheus_scope_info: bool
     read_timeout: float
     otlp_metrics: OtlpSignal | None
     otlp_traces: OtlpSignal | None

@@ -229,6 +229,16 @@ ROWS: tuple[Row, ...] = (
         variables=("OTELSVC_MAX_HEADER_BYTES",),
     ),
     Row(
+        "prometheus_scope_info",
+        "prometheus",
+        p.strict_bool,
+        True,
+        "`otel_scope_*` labels on every series (the upstream exporter's `scope_info_enabled`); off, series of "
+        "one name from several scopes share the family and, of equal label sets, the first is kept",
+        keyword=True,
+        variables=("OTELSVC_PROMETHEUS_SCOPE_INFO",),
+    ),
+    Row(
         "read_timeout",
         "prometheus",
         p.seconds,
@@ -318,7 +328,8 @@ ROWS: tuple[Row, ...] = (
         "metrics",
         p.choice(("trace_based", "always_on", "always_off")),
         "trace_based",
-        "which measurements may become exemplars (passed to the SDK; exposition of exemplars comes later)",
+        "which measurements become exemplars (SDK instruments and handle counters and histograms; shown in "
+        "OpenMetrics scrapes and pushed in OTLP)",
         variables=("OTEL_METRICS_EXEMPLAR_FILTER",),
     ),
     Row(

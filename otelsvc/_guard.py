@@ -64,7 +64,7 @@ class ProviderGuard:
     def __init__(self, settings: Settings, extra_readers: Sequence[MetricReader] = ()) -> None:
         self.settings = settings
         self.lifecycle = Lifecycle()
-        self.bridge = Bridge(max_series=settings.cardinality_limit)
+        self.bridge = Bridge(max_series=settings.cardinality_limit, exemplar_filter=settings.exemplar_filter)
         self.pipelines: list[Pipeline] = []
         self.families: set[str] = set()
         self._readers: list[MetricReader] = []
@@ -140,7 +140,7 @@ class ProviderGuard:
         self.bridge.resource = self.resource
         readers: list[MetricReader] = []
         if settings.prometheus is not None:
-            self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit)
+            self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit, settings.prometheus_scope_info)
             readers.append(self._prometheus)
         self.pipelines = build_pipelines(settings, self.bridge)
         for pipeline in self.pipelines:

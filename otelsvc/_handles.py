@@ -4,6 +4,11 @@ A handle keeps its own running aggregate (a sum, a last value, or histogram buck
 instrument's lock; the readers read that aggregate at collection time through the bridge. This is
 what makes recording cost one lock and one addition instead of the SDK's attribute hashing and
 per-reader fan-out.
+
+Exemplars (``OTEL_METRICS_EXEMPLAR_FILTER``): a counter series keeps its latest exemplar and a
+histogram series the latest per bucket, each as (value, time, trace id, span id). With the default
+``trace_based`` filter the recording path looks up the current context's span entry once; only a
+sampled span costs more (its ids and the time).
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ import math
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry.context import _RUNTIME_CONTEXT, get_current
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from otelsvc._values import (
     FLOAT_MAX,
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
     from otelsvc._bridge import BridgedInstrument
 
 __all__ = [
+    "EXEMPLAR_MODES",
     "CounterHandle",
     "GaugeHandle",
     "Handle",
@@ -46,12 +56,39 @@ F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
 _INF = math.inf
 _INT_MIN = -INT64_MAX - 1
+_time_ns = time.time_ns
+
+# Exemplar filter modes, as handles keep them (the recording path tests the literals).
+EXEMPLAR_MODES = {"always_off": 0, "trace_based": 1, "always_on": 2}
+
+# The current context (a dict) without the API's call layers when the runtime is the default one.
+_current_context = (
+    _RUNTIME_CONTEXT._current_context.get
+    if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext
+    else get_current
+)
+
+# An exemplar: (value, time in ns, trace id, span id); ids are 0 when there was no valid span.
+ExemplarTuple = tuple[float, int, int, int]
+
+
+# The last span seen recording, with its ids and sampled flag: a span's ids never change, and one
+# span is usually current for many recordings in a row. One tuple, replaced whole (thread-safe).
+_last_span: tuple[Any, int, int, bool] = (None, 0, 0, False)
+
+
+def _span_ids(span: Any) -> tuple[Any, int, int, bool]:
+    """(span, trace id, span id, sampled) of ``span``, remembered as the last span seen."""
+    global _last_span
+    ctx = span.get_span_context()
+    _last_span = (span, ctx.trace_id, ctx.span_id, bool(ctx.trace_flags & 1))
+    return _last_span
 
 
 class Handle:
     """Base of every handle: the series' label values and its owning instrument."""
 
-    __slots__ = ("_lock", "_owner", "_seen", "_start", "_values", "label_text")
+    __slots__ = ("_exf", "_lock", "_owner", "_seen", "_start", "_values", "label_text")
 
     def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
         self._owner = owner
@@ -59,12 +96,17 @@ class Handle:
         self._lock = lock
         self._seen = False
         self._start = time.time_ns()
+        self._exf: int = getattr(owner, "exemplar_mode", 0)
         self.label_text: tuple[str, ...] | None = None
 
     @property
     def attributes(self) -> dict[str, str]:
         """The label values this handle is bound to, by label key."""
         return dict(zip(self._owner.label_keys, self._values, strict=False))
+
+    def exemplars(self, since: int) -> Sequence[ExemplarTuple | None]:
+        """Exemplars taken after ``since`` (ns); none on this kind."""
+        return ()
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
         self._lock = lock
@@ -80,18 +122,25 @@ class _SumHandle(Handle):
     float sum that would overflow drops the measurement that caused it.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_exemplar", "_value")
 
     def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
         super().__init__(owner, values, lock)
         self._value: float = 0
+        self._exemplar: ExemplarTuple | None = None
 
     def snapshot(self) -> float:
         return self._value
 
+    def exemplars(self, since: int) -> list[ExemplarTuple]:
+        """The series' exemplar when it was taken after ``since`` (ns): at most one."""
+        ex = self._exemplar
+        return [ex] if ex is not None and ex[1] > since else []
+
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
         self._value = 0
+        self._exemplar = None
 
     def _add_checked(self, n: object, monotonic: bool) -> None:
         try:
@@ -140,6 +189,19 @@ class CounterHandle(_SumHandle):
                 return self._store(total, n)
             self._value = total
             self._seen = True
+        # The exemplar filter (off 0, trace_based 1, always_on 2); the span entry is read first, as the
+        # default filter needs it and a membership test is the cheapest read when there is no span.
+        context = _current_context()
+        if _SPAN_KEY in context:
+            if self._exf:
+                span = context[_SPAN_KEY]
+                ids = _last_span
+                if ids[0] is not span:
+                    ids = _span_ids(span)
+                if ids[3] or self._exf == 2:
+                    self._exemplar = (n, _time_ns(), ids[1], ids[2])
+        elif self._exf == 2:
+            self._exemplar = (n, _time_ns(), 0, 0)
 
 
 class UpDownCounterHandle(_SumHandle):
@@ -210,7 +272,7 @@ class HistogramHandle(Handle):
     the OTLP push is the only one otelsvc makes.)
     """
 
-    __slots__ = ("_bounds", "_cmax", "_cmin", "_counts", "_max", "_min", "_sum")
+    __slots__ = ("_bounds", "_cmax", "_cmin", "_counts", "_ex_last", "_exemplars", "_max", "_min", "_sum")
 
     def __init__(
         self,
@@ -227,6 +289,8 @@ class HistogramHandle(Handle):
         self._max = -math.inf
         self._cmin = math.inf
         self._cmax = -math.inf
+        self._exemplars: list[ExemplarTuple | None] | None = None  # per bucket, made at the first exemplar
+        self._ex_last = 0  # time of the latest exemplar (a scrape skips series without a new one)
 
     def record(self, v: float) -> None:
         """Record one observation ``v`` (>= 0; negative values are dropped as the SDK does)."""
@@ -249,6 +313,24 @@ class HistogramHandle(Handle):
             if v > self._max:
                 self._max = v
             self._seen = True
+        context = _current_context()  # the exemplar filter, as in CounterHandle.add
+        if _SPAN_KEY in context:
+            if self._exf:
+                span = context[_SPAN_KEY]
+                ids = _last_span
+                if ids[0] is not span:
+                    ids = _span_ids(span)
+                if ids[3] or self._exf == 2:
+                    self._exemplar_at(i, (v, _time_ns(), ids[1], ids[2]))
+        elif self._exf == 2:
+            self._exemplar_at(i, (v, _time_ns(), 0, 0))
+
+    def _exemplar_at(self, bucket: int, exemplar: ExemplarTuple) -> None:
+        exemplars = self._exemplars
+        if exemplars is None:
+            exemplars = self._exemplars = [None] * (len(self._bounds) + 1)
+        exemplars[bucket] = exemplar
+        self._ex_last = exemplar[1]
 
     def _record_checked(self, v: object) -> None:
         try:
@@ -280,8 +362,17 @@ class HistogramHandle(Handle):
             self._min, self._max = math.inf, -math.inf
             return list(self._counts), self._sum, low, high
 
+    def exemplars(self, since: int) -> list[ExemplarTuple | None]:
+        """Per bucket, the latest exemplar taken after ``since`` (ns), else None; [] when none is."""
+        exemplars = self._exemplars
+        if self._ex_last <= since or exemplars is None:
+            return []
+        return [ex if ex is not None and ex[1] > since else None for ex in exemplars]
+
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
+        self._exemplars = None
+        self._ex_last = 0
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0
         self._min = self._cmin = math.inf

@@ -62,8 +62,6 @@ __all__ = [
     "set_logger_provider_resource",
     "instrument_classes",
     "meter_provider_resource",
-    "openmetrics_available",
-    "openmetrics_collector",
     "prometheus_mapping",
     "reader_cardinality_limits_supported",
     "reader_limits",
@@ -82,7 +80,6 @@ Internal = Literal[
     "tracer_resource",
     "global_provider_flags",
     "prometheus_mapping",
-    "openmetrics_collector",
     "logs_sdk",
     "logger_resource",
 ]
@@ -97,7 +94,6 @@ INTERNALS: dict[Internal, str] = {
     "global_provider_flags": "opentelemetry.metrics._internal._METER_PROVIDER_SET_ONCE and "
     "opentelemetry.trace._TRACER_PROVIDER_SET_ONCE",
     "prometheus_mapping": "opentelemetry.exporter.prometheus._mapping (metric, label and unit names)",
-    "openmetrics_collector": "opentelemetry.exporter.prometheus._CustomCollector",
     "logs_sdk": "opentelemetry.sdk._logs (LoggerProvider, batch processor, exporters) and opentelemetry._logs "
     "(the logs API: SeverityNumber, set_logger_provider), both private in the SDK",
     "logger_resource": "LoggerProvider._update_resource",
@@ -115,7 +111,6 @@ FALLBACKS: dict[Internal, str] = {
     "global_provider_flags": "set_meter_provider/set_tracer_provider are called and read back with the "
     "public getters",
     "prometheus_mapping": "otelsvc's own copy of the OTel Prometheus naming rules",
-    "openmetrics_collector": "scrapes asking for OpenMetrics get Prometheus text 0.0.4",
     "logs_sdk": "no logger provider is built: log records are not exported (metrics and spans are unaffected)",
     "logger_resource": "a forked child's log records keep the parent's service.instance.id",
 }
@@ -411,20 +406,6 @@ def prometheus_mapping() -> ModuleType:
     return _mapping
 
 
-def openmetrics_available() -> bool:
-    """Whether scrapes can be served as OpenMetrics (through the OTel exporter's collector)."""
-    return check().has("openmetrics_collector")
-
-
-def openmetrics_collector(disable_target_info: bool = False) -> Any:
-    """A fresh ``_CustomCollector`` of the OTel Prometheus exporter, or None when it cannot be used."""
-    if not check().has("openmetrics_collector"):
-        return None
-    from opentelemetry.exporter.prometheus import _CustomCollector
-
-    return _CustomCollector(disable_target_info=disable_target_info)
-
-
 # -- the self-check -----------------------------------------------------------------------------------
 
 class _ProbeReader(MetricReader):
@@ -542,22 +523,6 @@ def _check_prometheus_mapping() -> None:
             "the naming rules changed")
 
 
-def _check_openmetrics_collector() -> None:
-    from opentelemetry.exporter.prometheus import _CustomCollector
-
-    provider, reader = _probe()
-    provider.get_meter("probe").create_counter("c").add(2)
-    collector = _CustomCollector(disable_target_info=True)
-    data = reader.read()
-    assert data is not None
-    collector.add_metrics_data(data)
-    families = list(collector.collect())
-    _expect(any(s.name == "c_total" and s.value == 2 for f in families for s in f.samples)
-            and not any(f.name == "target" for f in families),
-            "the collector does not turn a collection into metric families")
-    provider.shutdown()
-
-
 def _check_logs_sdk() -> None:
     sdk = logs_sdk()
     exporter = sdk.InMemoryLogRecordExporter()
@@ -592,7 +557,6 @@ _CHECKS: dict[Internal, Callable[[], None]] = {
     "tracer_resource": _check_tracer_resource,
     "global_provider_flags": _check_global_flags,
     "prometheus_mapping": _check_prometheus_mapping,
-    "openmetrics_collector": _check_openmetrics_collector,
     "logs_sdk": _check_logs_sdk,
     "logger_resource": _check_logger_resource,
 }

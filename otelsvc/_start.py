@@ -27,6 +27,7 @@ def start(
     tls_keyfile: str | None = UNSET,
     max_connections: int = UNSET,
     max_header_bytes: int = UNSET,
+    prometheus_scope_info: bool = UNSET,
     read_timeout: float = UNSET,
     otlp_endpoint: str | None = UNSET,
     otlp_protocol: Literal["grpc", "http/protobuf"] = UNSET,

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,7 @@ class Point:
     sum: float | None = None
     buckets: list[int] = field(default_factory=list)
     bounds: list[float] = field(default_factory=list)
+    exemplars: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -147,8 +148,8 @@ def parse_rotel(text: str) -> tuple[list[ReceivedMetric], list[dict[str, Any]]]:
             section = "span"
         elif section == "span" and line.strip().startswith("Name"):
             spans[-1]["name"] = line.split(":", 1)[1].strip()
-        elif section == "span" and line.strip().startswith("Trace ID"):
-            spans[-1]["trace_id"] = line.split(":", 1)[1].strip()
+        elif section == "span" and (m := re.match(r"\s*(Trace ID|ID)\s*: (\w*)$", line)):
+            spans[-1]["trace_id" if m.group(1) == "Trace ID" else "span_id"] = m.group(2)
         elif re.match(r"(Number|Histogram)DataPoints #", line) and current is not None:
             point = Point(attributes={})
             current.points.append(point)
@@ -166,7 +167,11 @@ def parse_rotel(text: str) -> tuple[list[ReceivedMetric], list[dict[str, Any]]]:
             elif key == "AggregationTemporality":
                 current.temporality = value
         elif section == "point" and point is not None:
-            if kv := _attr(line):
+            if line.startswith("Exemplar #"):
+                point.exemplars.append({})
+            elif point.exemplars and (m := re.match(r"\s*-> (Trace ID|Span ID|Value): (\S+)$", line)):
+                point.exemplars[-1][m.group(1)] = m.group(2)
+            elif kv := _attr(line):
                 point.attributes[kv[0]] = kv[1]
             elif line.startswith("Value: "):
                 point.value = float(line.split(": ", 1)[1])
@@ -275,7 +280,7 @@ class Prometheus:
     """A Prometheus server scraping one target every second (or every ``interval``), with optional rules."""
 
     def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http",
-                 rules: Path | None = None, interval: str = "1s") -> None:
+                 rules: Path | None = None, interval: str = "1s", flags: Sequence[str] = ()) -> None:
         self.binary = _need("prometheus")
         self.port = free_port()
         self.dir = tmp / f"prom-{self.port}"
@@ -291,7 +296,7 @@ class Prometheus:
         )
         self.proc = subprocess.Popen(
             [self.binary, f"--config.file={self.dir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
+             f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}", *flags],
             stdout=open(self.dir / "log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # noqa: SIM115
         )
 
@@ -310,6 +315,15 @@ class Prometheus:
             payload = json.load(r)
         assert payload["status"] == "success", payload
         result: list[dict[str, Any]] = payload["data"]["result"]
+        return result
+
+    def query_exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        """``/api/v1/query_exemplars`` (needs ``--enable-feature=exemplar-storage``)."""
+        query = urllib.parse.urlencode({"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}"})
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/query_exemplars?{query}", timeout=5) as r:
+            payload = json.load(r)
+        assert payload["status"] == "success", payload
+        result: list[dict[str, Any]] = payload["data"]
         return result
 
     def wait_value(self, expr: str, predicate: Callable[[float], bool], timeout: float = 30.0) -> float:
@@ -335,8 +349,8 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     servers: list[Prometheus] = []
 
     def make(target: str, token: str | None = None, scheme: str = "http", rules: Path | None = None,
-             interval: str = "1s") -> Prometheus:
-        server = Prometheus(tmp_path, target, token, scheme, rules, interval)
+             interval: str = "1s", flags: Sequence[str] = ()) -> Prometheus:
+        server = Prometheus(tmp_path, target, token, scheme, rules, interval, flags)
         servers.append(server)
         return server
 
