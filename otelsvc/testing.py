@@ -138,6 +138,18 @@ class TestingGuard(ProviderGuard):
                 return value
         return None
 
+    def exemplars(self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any) -> list[Any]:
+        """The exemplars of the series of ``name`` with exactly ``labels`` taken since the previous read
+        (each has ``value``, ``trace_id``, ``span_id``, ``time_unix_nano``); [] when there are none."""
+        wanted = {**(labels or {}), **kw}
+        metric = self.metrics().get(name)
+        if metric is None:
+            return []
+        for point in metric.data.data_points:
+            if dict(point.attributes or {}) == wanted:
+                return list(point.exemplars or [])
+        return []
+
     def histogram_value(
         self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any
     ) -> HistogramValue | None:
