@@ -168,7 +168,7 @@ class ProviderGuard:
             pipeline.attach(provider, tracer_provider, self.logger_provider)
         from otelsvc._self_metrics import register_self_metrics
 
-        register_self_metrics(provider.get_meter("otelsvc", __version__), self)
+        register_self_metrics(provider.get_meter("otelsvc.self", __version__), self)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 

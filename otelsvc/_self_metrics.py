@@ -1,7 +1,7 @@
 """otelsvc's metrics about itself that the shipped alert rules need: push failures and label folds.
 
 ``otelsvc.export.failures{pipeline, exporter}`` counts failed OTLP pushes per pipeline (``metrics``,
-``spans``), read from the same per-exporter health that /health reports; ``otelsvc.labels.folded``
+``spans``, ``logs``), read from the same per-exporter health that /health reports; ``otelsvc.labels.folded``
 counts label values folded into ``other`` (see ``instruments._interner``). Both are observable
 counters, so nothing is added to the recording or export paths.
 """
@@ -23,7 +23,8 @@ _EXPORTER = {"grpc": "otlp_grpc", "http/protobuf": "otlp_http"}
 
 
 def _exporter_name(guard: ProviderGuard, pipeline: str) -> str:
-    signal = guard.settings.otlp_metrics if pipeline == "metrics" else guard.settings.otlp_traces
+    signal = {"metrics": guard.settings.otlp_metrics, "spans": guard.settings.otlp_traces,
+              "logs": guard.settings.otlp_logs}.get(pipeline)
     if signal is None:
         return "otlp"
     return _EXPORTER.get(signal.protocol, "otlp")

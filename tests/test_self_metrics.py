@@ -31,7 +31,7 @@ def test_failed_pushes_are_counted_per_pipeline_and_exporter(collector: str) -> 
     )
     try:
         assert guard.exporters["metrics"].total_failures == 0
-        zero = 'otelsvc_export_failures_total{exporter="otlp_http",otel_scope_name="otelsvc"'
+        zero = 'otelsvc_export_failures_total{exporter="otlp_http",otel_scope_name="otelsvc.self"'
         body = _scrape(guard)
         assert any(
             line.startswith(zero) and 'pipeline="metrics"' in line and line.endswith(" 0.0")
