@@ -108,7 +108,7 @@ class _Collect(logging.Handler):
 
 def _probe(sig: OtlpSignal, temporality: str, timeout: float) -> tuple[bool, str]:
     """Send one empty export; (answered, detail). Bounded by ``timeout`` plus a second."""
-    from otelsvc._exporters import build_metric_exporter, build_span_exporter
+    from otelsvc._export.exporters import build_metric_exporter, build_span_exporter
 
     sig = dataclasses.replace(sig, timeout=min(sig.timeout, timeout))
     outcome: list[tuple[bool, str]] = []

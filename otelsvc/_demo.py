@@ -16,7 +16,7 @@ from otelsvc._cli import positive_seconds
 from otelsvc._redact import redact_url
 
 if TYPE_CHECKING:
-    from otelsvc._health import ExporterHealth
+    from otelsvc._serving.health import ExporterHealth
 
 __all__ = ["HELP", "configure", "push_status", "run"]
 

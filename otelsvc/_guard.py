@@ -20,12 +20,12 @@ from otelsvc import _process_hooks, _sdk_internals
 from otelsvc._bridge import Bridge, HandleInstrument
 from otelsvc._config import Settings
 from otelsvc._errors import ConfigError, SettingProblem
+from otelsvc._export.pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
-from otelsvc._health import ExporterHealth, Lifecycle, State
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
-from otelsvc._pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
+from otelsvc._serving.health import ExporterHealth, Lifecycle, State
 from otelsvc._signals import threads_started_without_signals
 from otelsvc._teardown import Step, export_verdict, run_steps
 from otelsvc._version import __version__
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from otelsvc._autoinstrument import Activation
     from otelsvc._prometheus import PrometheusReader
-    from otelsvc._server import TelemetryServer
+    from otelsvc._serving.server import TelemetryServer
 
 __all__ = ["ProviderGuard"]
 
@@ -77,7 +77,7 @@ class ProviderGuard:
         self._server: TelemetryServer | None = None
         self._shutdown_lock = threading.Lock()
         self._result: bool | None = None
-        from otelsvc._routes import TelemetryRoutes
+        from otelsvc._serving.routes import TelemetryRoutes
 
         self.routes = TelemetryRoutes(self, settings.metrics_token)
         self.disabled = settings.sdk_disabled
@@ -96,7 +96,7 @@ class ProviderGuard:
 
         self._prefork = _prefork.plan(settings)  # pre-fork servers: serve here, or publish to the one that does
         if settings.prometheus is not None and settings.builtin_server and self._prefork.serves:
-            from otelsvc._server import TelemetryServer
+            from otelsvc._serving.server import TelemetryServer
 
             host, port = settings.prometheus
             try:

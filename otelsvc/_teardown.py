@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from otelsvc._health import ExporterHealth
 from otelsvc._logging import logger
+from otelsvc._serving.health import ExporterHealth
 
 __all__ = ["Step", "export_verdict", "run_steps"]
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import otelsvc
 from otelsvc._cli import COMMANDS, build_parser, main, positive_int
 from otelsvc._demo import push_status
-from otelsvc._health import ExporterHealth
+from otelsvc._serving.health import ExporterHealth
 
 
 def _demo(*args: str) -> subprocess.Popen[str]:

@@ -141,7 +141,7 @@ def test_settings_validated_even_when_sdk_disabled() -> None:
 
 
 def test_otlp_timeout_is_milliseconds_and_reaches_every_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
-    from otelsvc._exporters import build_metric_exporter, build_span_exporter
+    from otelsvc._export.exporters import build_metric_exporter, build_span_exporter
 
     env = {**OTLP, "OTEL_EXPORTER_OTLP_TIMEOUT": "10000", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2500"}
     s = load_settings({}, env=env)

@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 
-from otelsvc._delta_carry import DeltaCarryOver, carry_failed_deltas
+from otelsvc._export.delta_carry import DeltaCarryOver, carry_failed_deltas
 
 _D = AggregationTemporality.DELTA
 

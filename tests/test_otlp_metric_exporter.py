@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otelsvc._otlp_metric_exporter import DirectMetricExporter, build_transport
+from otelsvc._export.otlp_metric_exporter import DirectMetricExporter, build_transport
 from tests.conftest import Rotel
 
 

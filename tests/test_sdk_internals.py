@@ -18,8 +18,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 import otelsvc
-from otelsvc import _metrics_push, _sdk_internals
+from otelsvc import _sdk_internals
 from otelsvc._config import load_settings
+from otelsvc._export import metrics_push as _metrics_push
 from otelsvc._guard import ProviderGuard
 from otelsvc.testing import start_testing
 
@@ -230,7 +231,7 @@ def test_without_the_tracer_resource_internal_child_spans_carry_the_childs_id(
 ) -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from otelsvc import _spans_push
+    from otelsvc._export import spans_push as _spans_push
 
     exported = InMemorySpanExporter()
     monkeypatch.setattr(_spans_push, "build_span_exporter", lambda sig: exported)

@@ -167,7 +167,7 @@ def test_a_final_export_that_fails_in_time_is_logged_once_even_deep_in_a_failure
     import logging
 
     import otelsvc
-    from otelsvc import _metrics_push
+    from otelsvc._export import metrics_push as _metrics_push
 
     monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *args: _FakeMetricExporter(result))
     guard = otelsvc.start(prometheus=None, otlp_endpoint="http://127.0.0.1:9", export_interval=60,

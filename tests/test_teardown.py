@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from otelsvc._health import ExporterHealth
+from otelsvc._serving.health import ExporterHealth
 from otelsvc._teardown import Step, export_verdict, run_steps
 
 

@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from otelsvc._http_methods import DEFAULT_KNOWN_METHODS, OTHER_METHOD, known_methods
-from otelsvc._routes import ROUTES
+from otelsvc._serving.http_methods import DEFAULT_KNOWN_METHODS, OTHER_METHOD, known_methods
+from otelsvc._serving.routes import ROUTES
 from otelsvc.instruments._binding import FamilyInstruments
 from otelsvc.instruments._interner import OTHER, Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec

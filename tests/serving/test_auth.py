@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otelsvc._auth import TokenCheck, parse_bearer
+from otelsvc._serving.auth import TokenCheck, parse_bearer
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, Router
 
-from otelsvc._http_methods import DEFAULT_KNOWN_METHODS, known_methods
+from otelsvc._serving.http_methods import DEFAULT_KNOWN_METHODS, known_methods
 from otelsvc.asgi import HttpMetricsMiddleware
 from otelsvc.testing import TestingGuard, start_testing
 

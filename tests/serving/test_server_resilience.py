@@ -21,7 +21,7 @@ from conftest import wait_until
 
 import otelsvc
 from otelsvc import ProviderGuard
-from otelsvc._server import _AcceptLoop
+from otelsvc._serving.server import _AcceptLoop
 
 
 @pytest.fixture

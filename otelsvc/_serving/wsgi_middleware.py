@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otelsvc._route_templates import FLASK_ROUTE_KEY, hook_flask
+from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
 if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
-    from otelsvc._server_spans import ServerSpans, SpanScope
+    from otelsvc._serving.server_spans import ServerSpans, SpanScope
     from otelsvc.instruments.http import HttpMetrics
 
 __all__ = ["HttpMetricsMiddleware"]
@@ -77,7 +77,7 @@ class HttpMetricsMiddleware:
         spans: bool | None = None,
         **options: Any,
     ) -> None:
-        from otelsvc._server_spans import ServerSpans
+        from otelsvc._serving.server_spans import ServerSpans
         from otelsvc.instruments.http import HttpMetrics
 
         self.app = app

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from otelsvc._route_templates import StarletteRoutes
+from otelsvc._serving.route_templates import StarletteRoutes
 from otelsvc.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
-    from otelsvc._server_spans import ServerSpans, SpanScope
+    from otelsvc._serving.server_spans import ServerSpans, SpanScope
     from otelsvc.instruments.http import HttpMetrics
 
 __all__ = ["HttpMetricsMiddleware"]
@@ -37,7 +37,7 @@ class HttpMetricsMiddleware:
         spans: bool | None = None,
         **options: Any,
     ) -> None:
-        from otelsvc._server_spans import ServerSpans
+        from otelsvc._serving.server_spans import ServerSpans
         from otelsvc.instruments.http import HttpMetrics
 
         self.app = app
@@ -65,7 +65,7 @@ class HttpMetricsMiddleware:
         semconv = True
         spans = self.spans
         if "fastapi.telemetry" in scope:
-            from otelsvc._fastapi_native import native_telemetry
+            from otelsvc._serving.fastapi_native import native_telemetry
 
             native_spans, native_metrics = native_telemetry(scope)
             semconv = not native_metrics

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from otelsvc._mounting import require_prometheus_reader
+from otelsvc._serving.mounting import require_prometheus_reader
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
 if TYPE_CHECKING:

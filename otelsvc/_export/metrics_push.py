@@ -12,11 +12,11 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otelsvc._bridge import Bridge, BridgedReader
 from otelsvc._config import Settings
-from otelsvc._exporters import MetricPushProxy, build_metric_exporter, histogram_aggregation, temporalities
-from otelsvc._health import ExporterHealth
+from otelsvc._export.exporters import MetricPushProxy, build_metric_exporter, histogram_aggregation, temporalities
+from otelsvc._export.pipeline import Signal
 from otelsvc._kinds import DELTA_KINDS, KINDS
-from otelsvc._pipeline import Signal
 from otelsvc._sdk_internals import reader_limits
+from otelsvc._serving.health import ExporterHealth
 
 __all__ = ["MetricsPush", "PushReader", "kind_temporalities"]
 
@@ -50,7 +50,7 @@ class MetricsPush:
             temporalities(settings.temporality),
             histogram_aggregation(settings.otlp_histogram_aggregation),
         )
-        from otelsvc._delta_carry import carry_failed_deltas
+        from otelsvc._export.delta_carry import carry_failed_deltas
         from otelsvc._process_hooks import QuietChildExporter
 
         # Failed deltas carried to the next push; an idle forked child sends nothing (see both modules).

@@ -29,12 +29,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otelsvc._config import OtlpSignal
-from otelsvc._health import ExporterHealth
 from otelsvc._log_bridge import export_thread
 from otelsvc._logging import logger
 from otelsvc._redact import redact_text
 from otelsvc._sdk_env import otlp_variables_hidden
 from otelsvc._sdk_internals import instrument_classes
+from otelsvc._serving.health import ExporterHealth
 
 __all__ = ["BufferedPushProxy", "MetricPushProxy", "SpanPushProxy", "build_log_exporter", "build_metric_exporter",
            "build_span_exporter", "histogram_aggregation", "log_push_proxy", "temporalities"]

@@ -1,4 +1,4 @@
-"""The logs push pipeline: the SDK's batch log processor exporting to OTLP through a retry buffer."""
+"""The spans push pipeline: the SDK's batch processor exporting to OTLP through ``SpanPushProxy``."""
 
 from __future__ import annotations
 
@@ -10,47 +10,44 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otelsvc._config import Settings
-from otelsvc._exporters import build_log_exporter, log_push_proxy
-from otelsvc._health import ExporterHealth
-from otelsvc._pipeline import Signal
+from otelsvc._export.exporters import SpanPushProxy, build_span_exporter
+from otelsvc._export.pipeline import Signal
+from otelsvc._serving.health import ExporterHealth
 from otelsvc._version import __version__
 
-__all__ = ["LogsPush"]
+__all__ = ["SpansPush"]
 
 
-class LogsPush:
-    """Log records pushed over OTLP in batches, kept in a bounded buffer while the collector is away."""
+class SpansPush:
+    """Spans pushed over OTLP in batches, with a bounded retry buffer."""
 
-    signal: Signal = "logs"
+    signal: Signal = "spans"
 
     def __init__(self, settings: Settings) -> None:
-        sig = settings.otlp_logs
+        sig = settings.otlp_traces
         assert sig is not None
         self._sig = sig
         self._settings = settings
-        self.component = f"log export (OTLP {sig.protocol})"
+        self.component = f"span export (OTLP {sig.protocol})"
         self.health = ExporterHealth(self.signal, sig.endpoint)
-        self.proxy = log_push_proxy(lambda: build_log_exporter(sig), self.component, self.health,
-                                    settings.log_buffer_size, retry_delay=settings.blrp_schedule_delay)
+        self.proxy = SpanPushProxy(lambda: build_span_exporter(sig), self.component, self.health,
+                                   settings.span_buffer_size, retry_delay=settings.bsp_schedule_delay)
 
     def metric_readers(self) -> Sequence[MetricReader]:
         return ()
 
     def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider, logger_provider: Any) -> None:
-        if logger_provider is None:
-            return
-        from otelsvc._sdk_internals import logs_sdk
-
         s = self._settings
-        logger_provider.add_log_record_processor(
-            logs_sdk().BatchLogRecordProcessor(
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(
                 self.proxy,
-                max_queue_size=s.blrp_max_queue_size,
-                schedule_delay_millis=s.blrp_schedule_delay * 1000,
-                max_export_batch_size=s.blrp_max_export_batch_size,
-                export_timeout_millis=s.blrp_export_timeout * 1000,
+                max_queue_size=s.bsp_max_queue_size,
+                schedule_delay_millis=s.bsp_schedule_delay * 1000,
+                max_export_batch_size=s.bsp_max_export_batch_size,
+                export_timeout_millis=s.bsp_export_timeout * 1000,
             )
         )
 
@@ -58,8 +55,8 @@ class LogsPush:
             return [Observation(self.health.dropped)]
 
         meter_provider.get_meter("otelsvc", __version__).create_observable_counter(
-            "otelsvc.logs.dropped", [observe], unit="{record}",
-            description="Log records dropped because the collector was away longer than the retry buffer holds",
+            "otelsvc.spans.dropped", [observe], unit="{span}",
+            description="Spans dropped because the collector was away longer than the retry buffer holds",
         )
 
     def metadata(self) -> dict[str, Any]:
@@ -77,3 +74,4 @@ class LogsPush:
     def after_fork(self, resource: Resource | None) -> None:
         self.health = ExporterHealth(self.signal, self._sig.endpoint)
         self.proxy.renew(self.health)
+        self.proxy.resource = resource

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
-from otelsvc._otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
+from otelsvc._export.otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
 
 __all__ = ["DirectMetricExporter", "Transport", "build_transport"]
 

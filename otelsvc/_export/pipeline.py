@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from otelsvc._bridge import Bridge
     from otelsvc._config import Settings
-    from otelsvc._health import ExporterHealth
+    from otelsvc._serving.health import ExporterHealth
 
 __all__ = ["PIPELINES", "Pipeline", "Signal", "build_pipelines"]
 
@@ -65,19 +65,19 @@ class Pipeline(Protocol):
 
 
 def _metrics_push(settings: Settings, bridge: Bridge) -> Pipeline | None:
-    from otelsvc._metrics_push import MetricsPush
+    from otelsvc._export.metrics_push import MetricsPush
 
     return MetricsPush(settings, bridge) if settings.otlp_metrics is not None else None
 
 
 def _spans_push(settings: Settings, bridge: Bridge) -> Pipeline | None:
-    from otelsvc._spans_push import SpansPush
+    from otelsvc._export.spans_push import SpansPush
 
     return SpansPush(settings) if settings.otlp_traces is not None else None
 
 
 def _logs_push(settings: Settings, bridge: Bridge) -> Pipeline | None:
-    from otelsvc._logs_push import LogsPush
+    from otelsvc._export.logs_push import LogsPush
 
     return LogsPush(settings) if settings.otlp_logs is not None else None
 

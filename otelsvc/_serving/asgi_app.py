@@ -7,7 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from otelsvc._errors import ConfigError, SettingProblem
-from otelsvc._mounting import require_prometheus_reader
+from otelsvc._serving.mounting import require_prometheus_reader
 from otelsvc.types import Receive, Scope, Send
 
 if TYPE_CHECKING:

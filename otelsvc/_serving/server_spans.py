@@ -15,7 +15,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from otelsvc._http_methods import OTHER_METHOD
+from otelsvc._serving.http_methods import OTHER_METHOD
 from otelsvc._version import __version__
 
 __all__ = ["ServerSpans", "SpanScope", "span_name"]

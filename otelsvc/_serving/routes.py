@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from otelsvc._auth import TokenCheck
-from otelsvc._content_types import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT
 from otelsvc._logging import logger
+from otelsvc._serving.auth import TokenCheck
+from otelsvc._serving.content_types import CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT
 
 __all__ = ["ROUTES", "Response", "TelemetryRoutes", "TelemetrySource"]
 

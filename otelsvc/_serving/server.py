@@ -32,7 +32,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from otelsvc._logging import logger
-from otelsvc._routes import Response
+from otelsvc._serving.routes import Response
 from otelsvc._signals import block_in_this_thread
 
 __all__ = ["TelemetryServer"]
