@@ -43,20 +43,36 @@ for _bin in sorted(glob.glob(os.path.join(_pyenv, "versions", "3.1[0-9].*", "bin
 
 def _install(session: nox.Session, sdk: str) -> None:
     """otelsvc with its test extra, the OTel packages held to one SDK minor."""
-    pins = [f"{name}=={sdk}.*" for name in ("opentelemetry-api", "opentelemetry-sdk",
-                                            "opentelemetry-exporter-otlp-proto-grpc",
-                                            "opentelemetry-exporter-otlp-proto-http")]
+    pins = [
+        f"{name}=={sdk}.*"
+        for name in (
+            "opentelemetry-api",
+            "opentelemetry-sdk",
+            "opentelemetry-exporter-otlp-proto-grpc",
+            "opentelemetry-exporter-otlp-proto-http",
+        )
+    ]
     session.install("-e", ".[test]", *pins)
     session.run("python", "-c", "import importlib.metadata as m; print('SDK', m.version('opentelemetry-sdk'))")
 
 
 def _pytest(session: nox.Session, *selection: str) -> None:
     # The rotel collector binary links the running Python's libpython; a pyenv build keeps it in its own LIBDIR.
-    libdir = session.run("python", "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",
-                         silent=True)
+    libdir = session.run("python", "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))", silent=True)
     paths = [str(libdir).strip(), os.environ.get("LD_LIBRARY_PATH", "")]
-    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2", *selection, *session.posargs,
-                env={"CI": os.environ.get("CI", ""), "LD_LIBRARY_PATH": os.pathsep.join(p for p in paths if p)})
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-n",
+        "2",
+        *selection,
+        *session.posargs,
+        env={"CI": os.environ.get("CI", ""), "LD_LIBRARY_PATH": os.pathsep.join(p for p in paths if p)},
+    )
 
 
 @nox.session

@@ -75,6 +75,7 @@ def fastapi_app(routes: int, variant: str, guard: Any) -> Any:
         telemetry = {"meter_provider": meter, "tracer_provider": tracer, "logs": False, "operation_spans": False}
     app = FastAPI(telemetry=telemetry, openapi_url=None)  # type: ignore[arg-type,unused-ignore]
     for i in range(routes):
+
         async def endpoint(item: str) -> dict[str, str]:
             return {"item": item}
 
@@ -108,10 +109,20 @@ def fastapi_app(routes: int, variant: str, guard: Any) -> Any:
 
 def _asgi_per_request(app: Any, path: str, n: int) -> float:
     """Seconds per request, ``n`` requests to ``path`` through ``app`` called directly."""
-    template = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-                "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                "headers": [(b"host", b"bench"), (b"user-agent", b"bench")], "client": ("127.0.0.1", 1),
-                "server": ("127.0.0.1", 80)}
+    template = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bench"), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
     request = {"type": "http.request", "body": b"", "more_body": False}
 
     async def receive() -> dict[str, Any]:
@@ -140,8 +151,11 @@ def flask_app(routes: int, variant: str, guard: Any) -> Any:
     if variant in ("otelsvc", "otelsvc+spans"):
         from otelsvc.wsgi import HttpMetricsMiddleware
 
-        app.wsgi_app = HttpMetricsMiddleware(app.wsgi_app, guard=guard,  # type: ignore[method-assign]
-                                             spans=variant == "otelsvc+spans")
+        app.wsgi_app = HttpMetricsMiddleware(
+            app.wsgi_app,
+            guard=guard,  # type: ignore[method-assign]
+            spans=variant == "otelsvc+spans",
+        )
     return app
 
 
@@ -196,8 +210,11 @@ def bench_alone(quick: bool, row: ROW, guard: Any) -> None:
         await send(start)
         await send(body)
 
-    apps = {"none": routed, "otelsvc": HttpMetricsMiddleware(routed, guard=guard, spans=False),
-            "otelsvc+spans": HttpMetricsMiddleware(routed, guard=guard, spans=True)}
+    apps = {
+        "none": routed,
+        "otelsvc": HttpMetricsMiddleware(routed, guard=guard, spans=False),
+        "otelsvc+spans": HttpMetricsMiddleware(routed, guard=guard, spans=True),
+    }
     n, repeat = (2000, 7) if quick else (3000, 15)
     best = _medians(apps, functools.partial(_asgi_per_request, path="/r/1", n=n), repeat)
     from prometheus_client import CollectorRegistry, Counter
@@ -206,8 +223,10 @@ def bench_alone(quick: bool, row: ROW, guard: Any) -> None:
     start_cpu = time.thread_time()
     for _ in range(100_000):
         child.inc()
-    print(f"  machine speed now: prometheus_client bound child inc() {(time.thread_time() - start_cpu) * 1e4:.0f} ns "
-          "(CPU time)")
+    print(
+        f"  machine speed now: prometheus_client bound child inc() {(time.thread_time() - start_cpu) * 1e4:.0f} ns "
+        "(CPU time)"
+    )
     row("ASGI middleware alone, spans off", (best["otelsvc"] - best["none"]) * 1e6, 5.0, "us", "bar 5 us")
     row("ASGI middleware alone, spans on", (best["otelsvc+spans"] - best["none"]) * 1e6, 5.0, "us", "bar 5 us")
 
@@ -219,9 +238,11 @@ def bench_in_process(quick: bool, row: ROW) -> None:
     bench_alone(quick, row, guard)
     n, repeat = (300, 7) if quick else (500, 21)
     asgi_variants = ["none", "otelsvc", "otelsvc+spans", "fastapi-native"]
-    for module, variant in (("prometheus_fastapi_instrumentator", "instrumentator"),
-                            ("starlette_exporter", "starlette-exporter"),
-                            ("opentelemetry.instrumentation.asgi", "otel-asgi")):
+    for module, variant in (
+        ("prometheus_fastapi_instrumentator", "instrumentator"),
+        ("starlette_exporter", "starlette-exporter"),
+        ("opentelemetry.instrumentation.asgi", "otel-asgi"),
+    ):
         if importlib.util.find_spec(module) is not None:
             asgi_variants.append(variant)
         else:
@@ -241,25 +262,39 @@ def bench_in_process(quick: bool, row: ROW) -> None:
                 if other in over:
                     row(f"ASGI overhead, spans off, {routes} routes", over["otelsvc"], over[other], "us", other)
             if "otel-asgi" in over:
-                row(f"ASGI overhead, spans on, {routes} routes", over["otelsvc+spans"], over["otel-asgi"], "us",
-                    "otel-asgi")
-            row(f"ASGI overhead, spans on, {routes} routes", over["otelsvc+spans"], over["fastapi-native"], "us",
-                "fastapi-native")
+                row(
+                    f"ASGI overhead, spans on, {routes} routes",
+                    over["otelsvc+spans"],
+                    over["otel-asgi"],
+                    "us",
+                    "otel-asgi",
+                )
+            row(
+                f"ASGI overhead, spans on, {routes} routes",
+                over["otelsvc+spans"],
+                over["fastapi-native"],
+                "us",
+                "fastapi-native",
+            )
         for routes in (5, 100):
             path = f"/r{routes - 1}/abc"
             wsgi = {v: flask_app(routes, v, guard) for v in ("none", "otelsvc", "otelsvc+spans")}
             medians = _medians(wsgi, functools.partial(_wsgi_per_request, path=path, n=n), repeat)
             base = medians["none"]
             print(f"  Flask {routes} routes: bare app {base * 1e6:.1f} us/request")
-            row(f"WSGI overhead, spans off, {routes} routes", (medians["otelsvc"] - base) * 1e6, 5.0, "us",
-                "bar 5 us")
-            row(f"WSGI overhead, spans on, {routes} routes", (medians["otelsvc+spans"] - base) * 1e6, 5.0, "us",
-                "bar 5 us")
+            row(f"WSGI overhead, spans off, {routes} routes", (medians["otelsvc"] - base) * 1e6, 5.0, "us", "bar 5 us")
+            row(
+                f"WSGI overhead, spans on, {routes} routes",
+                (medians["otelsvc+spans"] - base) * 1e6,
+                5.0,
+                "us",
+                "bar 5 us",
+            )
     finally:
         guard.shutdown()
 
 
-SERVER_APP = '''
+SERVER_APP = """
 import sys
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
@@ -291,7 +326,7 @@ elif variant == "otel-asgi":
 
 import uvicorn
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="error", access_log=False, workers=1)
-'''
+"""
 
 
 def _load_generator() -> list[str] | None:
@@ -305,21 +340,24 @@ def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as fh:
         stat = fh.read()
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _requests_per_second(tool: str, url: str, seconds: int) -> float:
     if tool == "wrk":
-        out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", url], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            ["wrk", "-t1", "-c16", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+        ).stdout
         return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
     if tool == "oha":
-        out = subprocess.run(["oha", "--no-tui", "-c", "16", "-z", f"{seconds}s", url], capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            ["oha", "--no-tui", "-c", "16", "-z", f"{seconds}s", url], capture_output=True, text=True, check=True
+        ).stdout
         return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
-    out = subprocess.run(["hey", "-c", "16", "-z", f"{seconds}s", url], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["hey", "-c", "16", "-z", f"{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
     return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
 
 
@@ -339,9 +377,11 @@ def bench_server(quick: bool, row: ROW) -> None:
     tool = generator[0]
     seconds, rounds = (3, 2) if quick else (5, 5)
     variants = ["none", "otelsvc", "otelsvc+spans"]
-    for module, variant in (("prometheus_fastapi_instrumentator", "instrumentator"),
-                            ("starlette_exporter", "starlette-exporter"),
-                            ("opentelemetry.instrumentation.asgi", "otel-asgi")):
+    for module, variant in (
+        ("prometheus_fastapi_instrumentator", "instrumentator"),
+        ("starlette_exporter", "starlette-exporter"),
+        ("opentelemetry.instrumentation.asgi", "otel-asgi"),
+    ):
         if importlib.util.find_spec(module) is not None:
             variants.append(variant)
     rps: dict[str, list[float]] = {v: [] for v in variants}
@@ -349,8 +389,10 @@ def bench_server(quick: bool, row: ROW) -> None:
     for _ in range(rounds):
         for variant in variants:
             port = _free_port()
-            proc = subprocess.Popen([sys.executable, "-c", SERVER_APP, variant, str(port)],
-                                    env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SERVER_APP, variant, str(port)],
+                env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+            )
             try:
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
@@ -375,17 +417,25 @@ def bench_server(quick: bool, row: ROW) -> None:
     per_request = {variant: statistics.median(values) for variant, values in cpu.items()}
     print(f"  uvicorn, 1 worker, {tool} -c16, trivial route, {rounds} rounds of {seconds} s:")
     for variant in variants:
-        print(f"    {variant:<20} best {best[variant]:>8,.0f} req/s = {best[variant] / best['none']:.2f}x of bare;"
-              f"  {per_request[variant] * 1e6:6.1f} us CPU/request = capacity "
-              f"{per_request['none'] / per_request[variant]:.2f}x of bare"
-              f"  (rounds: {', '.join(f'{v:,.0f}' for v in rps[variant])} req/s)")
+        print(
+            f"    {variant:<20} best {best[variant]:>8,.0f} req/s = {best[variant] / best['none']:.2f}x of bare;"
+            f"  {per_request[variant] * 1e6:6.1f} us CPU/request = capacity "
+            f"{per_request['none'] / per_request[variant]:.2f}x of bare"
+            f"  (rounds: {', '.join(f'{v:,.0f}' for v in rps[variant])} req/s)"
+        )
     for variant in ("otelsvc", "otelsvc+spans"):
         row(f"uvicorn req/s (best round), {variant}", best[variant], best["none"], "req/s", "no middleware")
-        row(f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request["none"] * 1e6, "us",
-            "no middleware")
+        row(
+            f"uvicorn CPU per request, {variant}",
+            per_request[variant] * 1e6,
+            per_request["none"] * 1e6,
+            "us",
+            "no middleware",
+        )
         for other in variants[3:]:
-            row(f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request[other] * 1e6, "us",
-                other)
+            row(
+                f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request[other] * 1e6, "us", other
+            )
 
 
 def bench_middleware(quick: bool, row: ROW) -> None:

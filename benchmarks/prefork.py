@@ -28,8 +28,10 @@ ROWS: list[tuple[str, str, str, str, str]] = []
 def row(what: str, ours: float, theirs: float, unit: str, against: str) -> None:
     ratio = ours / theirs if theirs else float("nan")
     ROWS.append((what, f"{ours:,.1f} {unit}", f"{theirs:,.1f} {unit}", against, f"{ratio:.2f}x"))
-    print(f"{what:<52} otelsvc {ours:>10,.1f} {unit:<3} {against:<30} {theirs:>10,.1f} {unit:<3} {ratio:6.2f}x",
-          flush=True)
+    print(
+        f"{what:<52} otelsvc {ours:>10,.1f} {unit:<3} {against:<30} {theirs:>10,.1f} {unit:<3} {ratio:6.2f}x",
+        flush=True,
+    )
 
 
 def per_call_ns(fn: Callable[[], object], number: int = 200_000) -> float:
@@ -91,8 +93,14 @@ def prometheus_client_multiprocess(counters: int, hists: int, workers: int) -> t
     directory = tempfile.mkdtemp(prefix="prom-mp-")
     try:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": directory}
-        out = subprocess.run([sys.executable, "-c", PROM_MP, str(counters), str(hists), str(workers)], env=env,
-                             capture_output=True, text=True, check=True, timeout=900).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", PROM_MP, str(counters), str(hists), str(workers)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        ).stdout.split()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return float(out[0]), float(out[1]), float(out[2])
@@ -108,8 +116,13 @@ def main() -> None:
 
     import otelsvc
 
-    guard = otelsvc.start(service_name="bench", prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False,
-                          cardinality_limit=counters + hists + 10)
+    guard = otelsvc.start(
+        service_name="bench",
+        prometheus="127.0.0.1:0",
+        set_global=False,
+        runtime_metrics=False,
+        cardinality_limit=counters + hists + 10,
+    )
     counter = guard.counter("bench.requests", description="r", labels=("series",))
     histogram = guard.histogram("bench.latency", unit="s", buckets=BOUNDS, description="l", labels=("series",))
 
@@ -156,8 +169,13 @@ def main() -> None:
         times.append(time.perf_counter() - t)
     ours_scrape = statistics.median(times) * 1000
     assert b'bench_requests_total{otel_scope_name="otelsvc"' in body
-    row(f"scrape {workers} workers x ({counters} counter + {hists} histogram series)", ours_scrape, mp_scrape, "ms",
-        "prometheus_client multiprocess")
+    row(
+        f"scrape {workers} workers x ({counters} counter + {hists} histogram series)",
+        ours_scrape,
+        mp_scrape,
+        "ms",
+        "prometheus_client multiprocess",
+    )
     os.write(w_go, b"x" * workers)
     for pid in pids:
         os.waitpid(pid, 0)
@@ -182,8 +200,10 @@ def main() -> None:
     aggregate.update(0, pickle.loads(blob), {})
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    print(f"serving process memory per series per live worker: {held / max(series, 1):,.0f} B "
-          f"({series} series); message size per series: {len(blob) / max(series, 1):,.0f} B")
+    print(
+        f"serving process memory per series per live worker: {held / max(series, 1):,.0f} B "
+        f"({series} series); message size per series: {len(blob) / max(series, 1):,.0f} B"
+    )
     guard.shutdown()
     print("\n| measure | otelsvc | other side | other | ratio |\n|---|---|---|---|---|")
     for r in ROWS:

@@ -44,8 +44,11 @@ def main(trials: int = 5) -> None:
         total = float(found.group(1)) if found else 0.0
         kept, previous = total - previous, total
         rate = recorded / lived
-        print(f"killed after {lived:.2f} s: recorded {recorded}, kept {kept:.0f}, lost {recorded - kept:.0f} "
-              f"= {(recorded - kept) / rate:.2f} s of its counts", flush=True)
+        print(
+            f"killed after {lived:.2f} s: recorded {recorded}, kept {kept:.0f}, lost {recorded - kept:.0f} "
+            f"= {(recorded - kept) / rate:.2f} s of its counts",
+            flush=True,
+        )
     guard.shutdown()
 
 

@@ -41,8 +41,10 @@ ROWS: list[tuple[str, str, str, str, str]] = []
 def row(what: str, ours: float, theirs: float, unit: str, against: str) -> None:
     ratio = ours / theirs if theirs else float("nan")
     ROWS.append((what, f"{ours:,.1f} {unit}", f"{theirs:,.1f} {unit}", against, f"{ratio:.2f}x"))
-    print(f"{what:<48} otelsvc {ours:>12,.1f} {unit:<6} {against:<18} {theirs:>12,.1f} {unit:<6} ratio {ratio:6.2f}x",
-          flush=True)
+    print(
+        f"{what:<48} otelsvc {ours:>12,.1f} {unit:<6} {against:<18} {theirs:>12,.1f} {unit:<6} ratio {ratio:6.2f}x",
+        flush=True,
+    )
 
 
 def median_per_call(fn: Callable[[], Any], number: int, repeat: int) -> float:
@@ -95,17 +97,25 @@ def _sdk_provider(limit: int = 2000) -> tuple[Any, Any]:
     prom = PrometheusMetricReader(registry=registry, cardinality_limits=limits)
     # the second reader stands in for the OTLP periodic reader (same storage cost, no network)
     push = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[prom, push],
-                             views=[View(instrument_type=Histogram,
-                                         aggregation=ExplicitBucketHistogramAggregation(HTTP_BOUNDS))])
+    provider = MeterProvider(
+        metric_readers=[prom, push],
+        views=[View(instrument_type=Histogram, aggregation=ExplicitBucketHistogramAggregation(HTTP_BOUNDS))],
+    )
     return provider, registry
 
 
 def _guard(limit: int = 2000) -> Any:
     import otelsvc
 
-    return otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint="http://127.0.0.1:9", export_interval=3600,
-                         shutdown_timeout=0.2, set_global=False, runtime_metrics=False, cardinality_limit=limit)
+    return otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint="http://127.0.0.1:9",
+        export_interval=3600,
+        shutdown_timeout=0.2,
+        set_global=False,
+        runtime_metrics=False,
+        cardinality_limit=limit,
+    )
 
 
 def bench_recording(quick: bool) -> None:
@@ -137,8 +147,12 @@ def bench_recording(quick: bool) -> None:
         ("counter add", o_counter.add, p_counter.inc, lambda: s_counter.add(1, ATTRS)),
         ("up-down counter add", o_updown.add, p_gauge.inc, lambda: s_updown.add(1, ATTRS)),
         ("gauge set", lambda: o_gauge.set(3.0), lambda: p_gauge.set(3.0), lambda: s_gauge.set(3.0, ATTRS)),
-        ("histogram record", lambda: o_hist.record(0.3), lambda: p_hist.observe(0.3),
-         lambda: s_hist.record(0.3, ATTRS)),
+        (
+            "histogram record",
+            lambda: o_hist.record(0.3),
+            lambda: p_hist.observe(0.3),
+            lambda: s_hist.record(0.3, ATTRS),
+        ),
     ]
     sdk_number = max(2_000, number // 20)
     for name, ours, theirs, sdk in cases:
@@ -211,8 +225,11 @@ def bench_series(quick: bool) -> None:
             inst = guard.bridge.instrument(f"series.c{made}", "counter", "", "", ("k",))
             child = pc.Counter(f"series_c{made}", "c", ["k"], registry=pc.CollectorRegistry())
             sdk = meter.create_counter(f"series.c{made}")
-            times = [timed(_bind_each, inst, values), timed(_labels_each, child, values),
-                     timed(_sdk_add_each, sdk, values)]
+            times = [
+                timed(_bind_each, inst, values),
+                timed(_labels_each, child, values),
+                timed(_sdk_add_each, sdk, values),
+            ]
             best["bind"] = [min(a, b) for a, b in zip(best["bind"], times, strict=True)]
             times = [timed(_remove_each, inst, values), timed(_remove_each, child, values)]
             best["remove"] = [min(a, b) for a, b in zip(best["remove"], times, strict=True)]
@@ -223,8 +240,11 @@ def bench_series(quick: bool) -> None:
         row(f"new series x{n:,}: bind + add", ours * 1e3, sdk_time * 1e3, "ms", "OTel SDK")
         row(f"remove series x{n:,}", best["remove"][0] * 1e3, best["remove"][1] * 1e3, "ms", "prometheus_client")
     for side, costs in per_series.items():
-        print(f"  per-series cost {side}: " + ", ".join(f"{c * 1e9:,.0f} ns" for c in costs)
-              + f" (largest/smallest {costs[-1] / costs[0]:.2f}x; linear is about 1x)")
+        print(
+            f"  per-series cost {side}: "
+            + ", ".join(f"{c * 1e9:,.0f} ns" for c in costs)
+            + f" (largest/smallest {costs[-1] / costs[0]:.2f}x; linear is about 1x)"
+        )
     guard.shutdown()
     provider.shutdown()
 
@@ -385,9 +405,16 @@ def bench_memory(quick: bool) -> None:
 def _import_time(module: str, runs: int) -> float:
     times = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c",
-                              f"import time; t=time.perf_counter(); import {module}; "
-                              f"print(time.perf_counter()-t)"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         times.append(float(out.stdout))
     return statistics.median(times) * 1e3
 
@@ -397,8 +424,12 @@ def bench_import(quick: bool) -> None:
     ours = _import_time("otelsvc", runs)
     sdk = _import_time("opentelemetry.sdk.metrics", runs)
     row("import time", ours, sdk, "ms", "import SDK metrics")
-    grpc = subprocess.run([sys.executable, "-c", "import sys, otelsvc; print('grpc' in sys.modules)"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    grpc = subprocess.run(
+        [sys.executable, "-c", "import sys, otelsvc; print('grpc' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     print(f"{'import otelsvc loads grpc':<48} {grpc}", flush=True)
 
 
@@ -469,13 +500,16 @@ def bench_shutdown(quick: bool) -> None:
             results = {}
             for name, script in (("ours", _SHUTDOWN_OURS), ("sdk", _SHUTDOWN_SDK)):
                 t0 = time.perf_counter()
-                out = subprocess.run([sys.executable, "-c", script, f"http://127.0.0.1:{port}", proto],
-                                     capture_output=True, text=True, timeout=120)
+                out = subprocess.run(
+                    [sys.executable, "-c", script, f"http://127.0.0.1:{port}", proto],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 total = time.perf_counter() - t0
                 shutdown = float(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else float("nan")
                 results[name] = (shutdown, total)
-            row(f"shutdown, {fault}, {proto} (timeout 2 s)", results["ours"][0], results["sdk"][0], "s",
-                "bare SDK")
+            row(f"shutdown, {fault}, {proto} (timeout 2 s)", results["ours"][0], results["sdk"][0], "s", "bare SDK")
             row(f"process run to exit, {fault}, {proto}", results["ours"][1], results["sdk"][1], "s", "bare SDK")
     if listener is not None:
         stop.set()
@@ -500,8 +534,10 @@ def machine() -> str:
         from importlib.metadata import version
 
         pcv = version("prometheus_client")
-    return (f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, OTel SDK {sdkv.__version__}, "
-            f"prometheus_client {pcv}")
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, OTel SDK {sdkv.__version__}, "
+        f"prometheus_client {pcv}"
+    )
 
 
 def _route_logs(verbose: bool) -> None:
@@ -519,18 +555,28 @@ def _route_logs(verbose: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats; shutdown against a closed port only")
-    parser.add_argument("--only", action="append",
-                        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware"],
-                        help="run only this group (repeatable; default: all)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware"],
+        help="run only this group (repeatable; default: all)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
-    parser.add_argument("--verbose", action="store_true",
-                        help="log warnings too, on stderr (default: errors only, on stderr)")
+    parser.add_argument(
+        "--verbose", action="store_true", help="log warnings too, on stderr (default: errors only, on stderr)"
+    )
     args = parser.parse_args()
     _route_logs(args.verbose)
     print(f"machine: {machine()}", flush=True)
-    benches = {"recording": bench_recording, "series": bench_series, "scrape": bench_scrape, "memory": bench_memory,
-               "import": bench_import, "shutdown": bench_shutdown,
-               "middleware": lambda quick: bench_middleware(quick, row)}
+    benches = {
+        "recording": bench_recording,
+        "series": bench_series,
+        "scrape": bench_scrape,
+        "memory": bench_memory,
+        "import": bench_import,
+        "shutdown": bench_shutdown,
+        "middleware": lambda quick: bench_middleware(quick, row),
+    }
     for name, bench in benches.items():
         if args.only and name not in args.only:
             continue

@@ -24,8 +24,9 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with otelsvc.start(service_name="threaded-example", prometheus=args.prometheus,
-                       otlp_endpoint=args.otlp_endpoint) as guard:
+    with otelsvc.start(
+        service_name="threaded-example", prometheus=args.prometheus, otlp_endpoint=args.otlp_endpoint
+    ) as guard:
         network = NetworkMetrics(guard)
         discovery = DiscoveryMetrics(guard)
         print(f"metrics: {guard.prometheus_url}", flush=True)

@@ -23,10 +23,22 @@ _log = logging.getLogger("otelsvc")
 _GROUP = "opentelemetry_instrumentor"
 
 # Instrumentors of servers and web frameworks: their spans and metrics duplicate the middleware's.
-SERVER_FRAMEWORKS = frozenset({
-    "aiohttp-server", "aiohttp_server", "asgi", "django", "falcon", "fastapi", "flask", "pyramid",
-    "sanic", "starlette", "tornado", "wsgi",
-})
+SERVER_FRAMEWORKS = frozenset(
+    {
+        "aiohttp-server",
+        "aiohttp_server",
+        "asgi",
+        "django",
+        "falcon",
+        "fastapi",
+        "flask",
+        "pyramid",
+        "sanic",
+        "starlette",
+        "tornado",
+        "wsgi",
+    }
+)
 
 _lock = threading.Lock()
 _owner: object | None = None
@@ -106,8 +118,11 @@ def activate(names: Sequence[str], owner: object, **providers: Any) -> Activatio
     global _owner
     with _lock:
         if _owner is not None and _owner is not owner:
-            _log.warning("otelsvc: instrumentors %s not activated: another guard activated its own first "
-                         "(instrumentation is process-wide)", ", ".join(names))
+            _log.warning(
+                "otelsvc: instrumentors %s not activated: another guard activated its own first "
+                "(instrumentation is process-wide)",
+                ", ".join(names),
+            )
             return None
         _owner = owner
     installed = _installed()

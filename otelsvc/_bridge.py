@@ -145,8 +145,7 @@ class BridgedInstrument(Generic[H]):
             if not self._overflowed:
                 self._overflowed = True
                 _log.warning(
-                    "otelsvc: %s reached its limit of %d series; further label sets fold into one "
-                    "series with %s=true",
+                    "otelsvc: %s reached its limit of %d series; further label sets fold into one series with %s=true",
                     self.name,
                     self.max_series,
                     OVERFLOW_ATTRIBUTE,
@@ -317,8 +316,9 @@ def merge_scope(existing: Sequence[ScopeMetrics], scope: ScopeMetrics) -> list[S
     out = list(existing)
     for index, current in enumerate(out):
         if current.scope == scope.scope:
-            out[index] = ScopeMetrics(scope=current.scope, metrics=[*current.metrics, *scope.metrics],
-                                      schema_url=current.schema_url)
+            out[index] = ScopeMetrics(
+                scope=current.scope, metrics=[*current.metrics, *scope.metrics], schema_url=current.schema_url
+            )
             return out
     out.append(scope)
     return out
@@ -331,8 +331,9 @@ def merge_metrics_data(data: MetricsData | None, scope: ScopeMetrics | None, res
     if data is None or not data.resource_metrics:
         return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[scope], schema_url="")])
     first = data.resource_metrics[0]
-    merged = ResourceMetrics(resource=first.resource, scope_metrics=merge_scope(first.scope_metrics, scope),
-                             schema_url=first.schema_url)
+    merged = ResourceMetrics(
+        resource=first.resource, scope_metrics=merge_scope(first.scope_metrics, scope), schema_url=first.schema_url
+    )
     return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
 
 
@@ -345,9 +346,7 @@ class Bridge:
         self._exemplar_since: weakref.WeakKeyDictionary[MetricReader, int] = weakref.WeakKeyDictionary()
         self._instruments: dict[str, BridgedInstrument[Any]] = {}
         self._lock = threading.Lock()
-        self._delta_state: weakref.WeakKeyDictionary[MetricReader, dict[Handle, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._delta_state: weakref.WeakKeyDictionary[MetricReader, dict[Handle, Any]] = weakref.WeakKeyDictionary()
         self._temporalities: weakref.WeakKeyDictionary[MetricReader, Temporalities] = weakref.WeakKeyDictionary()
         self.resource: Resource | None = None
         self.collect_hooks: list[Callable[[], None]] = []
@@ -358,24 +357,66 @@ class Bridge:
         self.rewrite_resource = False
 
     @overload
-    def instrument(self, name: str, kind: Literal["counter"], unit: str = "", description: str = "",
-                   label_keys: Sequence[str] = (), bounds: None = None) -> BridgedInstrument[CounterHandle]: ...
+    def instrument(
+        self,
+        name: str,
+        kind: Literal["counter"],
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        bounds: None = None,
+    ) -> BridgedInstrument[CounterHandle]: ...
     @overload
-    def instrument(self, name: str, kind: Literal["updowncounter"], unit: str = "", description: str = "",
-                   label_keys: Sequence[str] = (), bounds: None = None) -> BridgedInstrument[UpDownCounterHandle]: ...
+    def instrument(
+        self,
+        name: str,
+        kind: Literal["updowncounter"],
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        bounds: None = None,
+    ) -> BridgedInstrument[UpDownCounterHandle]: ...
     @overload
-    def instrument(self, name: str, kind: Literal["gauge"], unit: str = "", description: str = "",
-                   label_keys: Sequence[str] = (), bounds: None = None) -> BridgedInstrument[GaugeHandle]: ...
+    def instrument(
+        self,
+        name: str,
+        kind: Literal["gauge"],
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        bounds: None = None,
+    ) -> BridgedInstrument[GaugeHandle]: ...
     @overload
-    def instrument(self, name: str, kind: Literal["histogram"], unit: str = "", description: str = "",
-                   label_keys: Sequence[str] = (), *,
-                   bounds: Sequence[float]) -> BridgedInstrument[HistogramHandle]: ...
+    def instrument(
+        self,
+        name: str,
+        kind: Literal["histogram"],
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        *,
+        bounds: Sequence[float],
+    ) -> BridgedInstrument[HistogramHandle]: ...
     @overload
-    def instrument(self, name: str, kind: Literal["histogram"], unit: str, description: str,
-                   label_keys: Sequence[str], bounds: Sequence[float]) -> BridgedInstrument[HistogramHandle]: ...
+    def instrument(
+        self,
+        name: str,
+        kind: Literal["histogram"],
+        unit: str,
+        description: str,
+        label_keys: Sequence[str],
+        bounds: Sequence[float],
+    ) -> BridgedInstrument[HistogramHandle]: ...
     @overload
-    def instrument(self, name: str, kind: str, unit: str = "", description: str = "",
-                   label_keys: Sequence[str] = (), bounds: Sequence[float] | None = None) -> BridgedInstrument: ...
+    def instrument(
+        self,
+        name: str,
+        kind: str,
+        unit: str = "",
+        description: str = "",
+        label_keys: Sequence[str] = (),
+        bounds: Sequence[float] | None = None,
+    ) -> BridgedInstrument: ...
 
     def instrument(
         self,
@@ -395,8 +436,9 @@ class Bridge:
                 if (existing.kind, existing.unit, existing.label_keys) != (kind, unit, tuple(label_keys)):
                     raise ValueError(f"metric {name!r} is already declared with another kind, unit or labels")
                 return existing
-            inst: BridgedInstrument[Any] = BridgedInstrument(self, name, kind, unit, description, label_keys,
-                                                             bounds, self.max_series)
+            inst: BridgedInstrument[Any] = BridgedInstrument(
+                self, name, kind, unit, description, label_keys, bounds, self.max_series
+            )
             self._instruments = {**self._instruments, name: inst}
             return inst
 
@@ -431,8 +473,10 @@ class Bridge:
         if _sdk_internals.check().has("reader_temporality"):
             table = _sdk_internals.reader_temporalities(reader)
         else:
-            _log.error("otelsvc: the temporality %s wants is unknown on this SDK; handle series reach it "
-                       "cumulative", type(reader).__name__)
+            _log.error(
+                "otelsvc: the temporality %s wants is unknown on this SDK; handle series reach it cumulative",
+                type(reader).__name__,
+            )
             table = {}
         self._temporalities[reader] = table
         return table
@@ -460,10 +504,12 @@ class Bridge:
             return None
         if self.rewrite_resource and self.resource is not None:
             resource = self.resource
-            return MetricsData(resource_metrics=[
-                ResourceMetrics(resource=resource, scope_metrics=rm.scope_metrics, schema_url=rm.schema_url)
-                for rm in data.resource_metrics
-            ])
+            return MetricsData(
+                resource_metrics=[
+                    ResourceMetrics(resource=resource, scope_metrics=rm.scope_metrics, schema_url=rm.schema_url)
+                    for rm in data.resource_metrics
+                ]
+            )
         return data
 
     def merge(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
@@ -492,8 +538,11 @@ class Bridge:
         elif isinstance(reader, BridgedReader):
             reader.bridge = self
         elif reader not in self.direct_readers:
-            _log.error("otelsvc: handle-recorded series cannot reach %s on this SDK (its collect hook changed); "
-                       "use otelsvc's readers", type(reader).__name__)
+            _log.error(
+                "otelsvc: handle-recorded series cannot reach %s on this SDK (its collect hook changed); "
+                "use otelsvc's readers",
+                type(reader).__name__,
+            )
 
 
 class BridgedReader(MetricReader):

@@ -64,8 +64,12 @@ def _version_text() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: the top-level flags and one subparser per registered command."""
     parser = argparse.ArgumentParser(prog="otelsvc", description="OpenTelemetry-native telemetry for Python services.")
-    parser.add_argument("--version", action="version", version=_version_text(),
-                        help="print the otelsvc, OpenTelemetry SDK and Python versions and exit")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version_text(),
+        help="print the otelsvc, OpenTelemetry SDK and Python versions and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)

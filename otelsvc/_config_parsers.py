@@ -220,9 +220,7 @@ def _instrumentors(value: Any) -> tuple[str, ...]:
     return names
 
 
-instrumentors = Parser(
-    _instrumentors, "installed instrumentor names (`requests,httpx`) or `all`", "nosuchinstrumentor"
-)
+instrumentors = Parser(_instrumentors, "installed instrumentor names (`requests,httpx`) or `all`", "nosuchinstrumentor")
 
 
 def _ratio(value: Any) -> float:

@@ -25,29 +25,60 @@ HELP = "run a small simulated service that records every instrument family throu
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The flags of ``otelsvc demo``; each names the setting (keyword or variable) it stands for."""
-    parser.add_argument("--duration", type=positive_seconds, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C or SIGTERM)")
-    parser.add_argument("--prometheus", metavar="HOST:PORT",
-                        help='scrape endpoint address; port 0 picks a free port; "off" for none '
-                             "(default: OTELSVC_PROMETHEUS, else 127.0.0.1:9464)")
-    parser.add_argument("--otlp-endpoint", metavar="URL",
-                        help="OTLP collector base URL to push metrics and spans to, e.g. http://127.0.0.1:4317 "
-                             "(default: OTEL_EXPORTER_OTLP_ENDPOINT, else no push)")
-    parser.add_argument("--otlp-protocol", choices=["grpc", "http/protobuf"],
-                        help="OTLP transport (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)")
-    parser.add_argument("--export-interval", type=positive_seconds, metavar="SECONDS",
-                        help="seconds between two metric pushes (default: OTEL_METRIC_EXPORT_INTERVAL, else 10)")
-    parser.add_argument("--metrics-token", metavar="TOKEN",
-                        help="bearer token required on /metrics (default: OTELSVC_METRICS_TOKEN, else no auth)")
-    parser.add_argument("--service-name", metavar="NAME",
-                        help="service.name of the telemetry (default: OTEL_SERVICE_NAME or OTELSVC_SERVICE_NAME, "
-                             "else otelsvc-demo)")
-    parser.add_argument("--full", action="store_true",
-                        help="simulate a busy service: traffic over many partitions, services, peers and swimlanes, "
-                             "about 12k series after 90 s (default: off, a small scrape of under 100 series "
-                             "that still has every metric of every family)")
-    parser.add_argument("--progress-every", type=positive_seconds, default=5.0, metavar="SECONDS",
-                        help="seconds between two progress lines (default: 5)")
+    parser.add_argument(
+        "--duration",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C or SIGTERM)",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="HOST:PORT",
+        help='scrape endpoint address; port 0 picks a free port; "off" for none '
+        "(default: OTELSVC_PROMETHEUS, else 127.0.0.1:9464)",
+    )
+    parser.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="OTLP collector base URL to push metrics and spans to, e.g. http://127.0.0.1:4317 "
+        "(default: OTEL_EXPORTER_OTLP_ENDPOINT, else no push)",
+    )
+    parser.add_argument(
+        "--otlp-protocol",
+        choices=["grpc", "http/protobuf"],
+        help="OTLP transport (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc)",
+    )
+    parser.add_argument(
+        "--export-interval",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="seconds between two metric pushes (default: OTEL_METRIC_EXPORT_INTERVAL, else 10)",
+    )
+    parser.add_argument(
+        "--metrics-token",
+        metavar="TOKEN",
+        help="bearer token required on /metrics (default: OTELSVC_METRICS_TOKEN, else no auth)",
+    )
+    parser.add_argument(
+        "--service-name",
+        metavar="NAME",
+        help="service.name of the telemetry (default: OTEL_SERVICE_NAME or OTELSVC_SERVICE_NAME, else otelsvc-demo)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="simulate a busy service: traffic over many partitions, services, peers and swimlanes, "
+        "about 12k series after 90 s (default: off, a small scrape of under 100 series "
+        "that still has every metric of every family)",
+    )
+    parser.add_argument(
+        "--progress-every",
+        type=positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between two progress lines (default: 5)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:

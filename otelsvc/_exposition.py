@@ -55,7 +55,7 @@ def _go_float(d: float) -> str:
     s = repr(d)
     dot = s.find(".")
     if d > 0 and dot > 6:
-        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return s
 
@@ -113,7 +113,7 @@ def _label_value(value: Any) -> str:
 
 def _help(text: str, openmetrics: bool = False) -> str:
     out = escape_text(text).replace("\\", r"\\").replace("\n", r"\n")
-    return out.replace('"', r'\"') if openmetrics else out
+    return out.replace('"', r"\"") if openmetrics else out
 
 
 def _scope_labels(scope: InstrumentationScope) -> dict[str, Any]:
@@ -200,7 +200,12 @@ class _Families:
                 f"conflict|{family.name}|{source}|{kind}|{unit}",
                 "otelsvc: metric %s (%s, unit %r) is left out of the Prometheus exposition: the name %s is "
                 "already a %s with unit %r",
-                source, kind, unit, exposed, family.kind, family.unit,
+                source,
+                kind,
+                unit,
+                exposed,
+                family.kind,
+                family.unit,
             )
             return None
         if family.seen is None:
@@ -231,7 +236,9 @@ class _Families:
                 f"collision|{family.name}|{source}",
                 "otelsvc: %d series of metric %s are left out of the Prometheus exposition: family %s already "
                 "has series with the same labels (the first is kept)",
-                dropped, source, family.name,
+                dropped,
+                source,
+                family.name,
             )
 
 
@@ -269,9 +276,7 @@ def _latest(exemplars: Iterable[Any]) -> Any:
     return max(exemplars, key=lambda e: e.time_unix_nano, default=None)
 
 
-def _render_metric(
-    metric: Metric, scope_attrs: dict[str, Any], families: _Families, openmetrics: bool = False
-) -> None:
+def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: _Families, openmetrics: bool = False) -> None:
     kind = _kind(metric)
     if kind is None:
         return
@@ -553,8 +558,12 @@ class Skipped:
         self.n += 1
         if name not in _LOGGED and len(_LOGGED) < 1000:
             _LOGGED.add(name)
-            _log.warning("otelsvc: metric %s left out of the exposition (%s: %.200s); the rest is served",
-                         name, type(exc).__name__, exc)
+            _log.warning(
+                "otelsvc: metric %s left out of the exposition (%s: %.200s); the rest is served",
+                name,
+                type(exc).__name__,
+                exc,
+            )
 
     def count(self, exporter: str) -> None:
         if self.n and self.bridge is not None:

@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 
     from otelsvc._config import Settings
 
-__all__ = ["console_log_processor", "console_metric_reader", "console_span_processor", "exemplar_filter",
-           "span_limits"]
+__all__ = ["console_log_processor", "console_metric_reader", "console_span_processor", "exemplar_filter", "span_limits"]
 
 
 def console_metric_reader(settings: Settings) -> MetricReader | None:

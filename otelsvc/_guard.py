@@ -152,13 +152,21 @@ class ProviderGuard:
         if console_reader is not None:
             readers.append(console_reader)
         self._readers = readers
-        provider = SdkMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
-                                    exemplar_filter=exemplar_filter(settings))
+        provider = SdkMeterProvider(
+            metric_readers=readers,
+            resource=self.resource,
+            shutdown_on_exit=False,
+            exemplar_filter=exemplar_filter(settings),
+        )
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider
-        tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False,
-                                            span_limits=span_limits(settings))
+        tracer_provider = SdkTracerProvider(
+            resource=self.resource,
+            sampler=_sampler(settings),
+            shutdown_on_exit=False,
+            span_limits=span_limits(settings),
+        )
         console_spans = console_span_processor(settings)
         if console_spans is not None:
             tracer_provider.add_span_processor(console_spans)
@@ -175,14 +183,16 @@ class ProviderGuard:
             register_runtime_metrics(provider.get_meter("otelsvc.runtime", __version__))
         if settings.set_global:
             self._become_global()
-        if settings.log_bridge and (any(p.signal == "logs" for p in self.pipelines)
-                                    or "console" in settings.logs_exporters):
+        if settings.log_bridge and (
+            any(p.signal == "logs" for p in self.pipelines) or "console" in settings.logs_exporters
+        ):
             self.bridge_logging()
         if settings.instrument:
             from otelsvc._autoinstrument import activate
 
-            self._instrumentation = activate(settings.instrument, self, tracer_provider=tracer_provider,
-                                             meter_provider=provider)
+            self._instrumentation = activate(
+                settings.instrument, self, tracer_provider=tracer_provider, meter_provider=provider
+            )
 
     def _build_logger_provider(self, settings: Settings) -> Any:
         """The LoggerProvider beside the other two (None when the SDK's private logs module failed its check)."""
@@ -190,8 +200,9 @@ class ProviderGuard:
             return None
         from otelsvc._from_settings import console_log_processor
 
-        logger_provider = _sdk_internals.new_logger_provider(self.resource, settings.attribute_count_limit,
-                                                             settings.attribute_value_length_limit)
+        logger_provider = _sdk_internals.new_logger_provider(
+            self.resource, settings.attribute_count_limit, settings.attribute_value_length_limit
+        )
         console = console_log_processor(settings)
         if console is not None:
             logger_provider.add_log_record_processor(console)
@@ -246,23 +257,27 @@ class ProviderGuard:
 
     # -- public surface -------------------------------------------------------------------------
 
-    def counter(self, name: str, *, unit: str = "", description: str = "",
-                labels: Sequence[str] = ()) -> HandleInstrument[CounterHandle]:
+    def counter(
+        self, name: str, *, unit: str = "", description: str = "", labels: Sequence[str] = ()
+    ) -> HandleInstrument[CounterHandle]:
         """A handle-recorded counter; ``.bind(*label_values)`` gives a pre-bound ``CounterHandle``."""
         return self.bridge.instrument(name, "counter", unit, description, labels)
 
-    def up_down_counter(self, name: str, *, unit: str = "", description: str = "",
-                        labels: Sequence[str] = ()) -> HandleInstrument[UpDownCounterHandle]:
+    def up_down_counter(
+        self, name: str, *, unit: str = "", description: str = "", labels: Sequence[str] = ()
+    ) -> HandleInstrument[UpDownCounterHandle]:
         """A handle-recorded up-down counter (``.bind(...)`` gives an ``UpDownCounterHandle``)."""
         return self.bridge.instrument(name, "updowncounter", unit, description, labels)
 
-    def gauge(self, name: str, *, unit: str = "", description: str = "",
-              labels: Sequence[str] = ()) -> HandleInstrument[GaugeHandle]:
+    def gauge(
+        self, name: str, *, unit: str = "", description: str = "", labels: Sequence[str] = ()
+    ) -> HandleInstrument[GaugeHandle]:
         """A handle-recorded gauge (``.bind(...)`` gives a ``GaugeHandle``)."""
         return self.bridge.instrument(name, "gauge", unit, description, labels)
 
-    def histogram(self, name: str, *, buckets: Sequence[float], unit: str = "", description: str = "",
-                  labels: Sequence[str] = ()) -> HandleInstrument[HistogramHandle]:
+    def histogram(
+        self, name: str, *, buckets: Sequence[float], unit: str = "", description: str = "", labels: Sequence[str] = ()
+    ) -> HandleInstrument[HistogramHandle]:
         """A handle-recorded histogram with explicit ``buckets`` (``.bind(...)`` gives a ``HistogramHandle``)."""
         return self.bridge.instrument(name, "histogram", unit, description, labels, buckets)
 
@@ -440,8 +455,11 @@ class ProviderGuard:
 
         # Built now, before the step runs: they compare the pipelines' health with what it is now.
         items = {"spans": "span(s)", "logs": "log record(s)"}
-        verdicts = [v for v in (export_verdict(p.health, p.pending, items.get(p.signal, "item(s)"))
-                                for p in pipelines) if v is not None]
+        verdicts = [
+            v
+            for v in (export_verdict(p.health, p.pending, items.get(p.signal, "item(s)")) for p in pipelines)
+            if v is not None
+        ]
 
         def verdict() -> str | None:
             return next((reason for reason in (v() for v in verdicts) if reason is not None), None)
@@ -479,8 +497,12 @@ class ProviderGuard:
             for pipeline in self.pipelines:
                 with contextlib.suppress(Exception):
                     pipeline.abort()
-            logger.error("otelsvc: resetting telemetry in forked child %d failed (%s); this child exports no "
-                         "telemetry rather than repeat the parent's", os.getpid(), self._child_broken)
+            logger.error(
+                "otelsvc: resetting telemetry in forked child %d failed (%s); this child exports no "
+                "telemetry rather than repeat the parent's",
+                os.getpid(),
+                self._child_broken,
+            )
 
     def _reset_in_child(self) -> None:
         self._shutdown_lock = threading.Lock()
@@ -489,26 +511,36 @@ class ProviderGuard:
             self._server = None
         self.bridge.reset_after_fork()
         provider: Any = self.meter_provider
-        if not self._sdk_step("fork_reset", lambda: _sdk_internals.reset_meter_provider_after_fork(
-                provider, self._readers)):
+        if not self._sdk_step(
+            "fork_reset", lambda: _sdk_internals.reset_meter_provider_after_fork(provider, self._readers)
+        ):
             self.bridge.sdk_series_dropped = True
-            logger.error("otelsvc: this forked child (pid %d) cannot empty the SDK's aggregations; SDK instruments' "
-                         "series are left out of its exports (handle series are exact)", os.getpid())
+            logger.error(
+                "otelsvc: this forked child (pid %d) cannot empty the SDK's aggregations; SDK instruments' "
+                "series are left out of its exports (handle series are exact)",
+                os.getpid(),
+            )
         self.resource = build_resource(self.settings, child_instance_id(self.settings))
-        if self._sdk_step("meter_resource", lambda: _sdk_internals.set_meter_provider_resource(
-                provider, _sdk_internals.meter_provider_resource(provider).merge(self.resource))):
+        if self._sdk_step(
+            "meter_resource",
+            lambda: _sdk_internals.set_meter_provider_resource(
+                provider, _sdk_internals.meter_provider_resource(provider).merge(self.resource)
+            ),
+        ):
             self.bridge.resource = _sdk_internals.meter_provider_resource(provider)
         else:
             self.bridge.resource = self.resource
             self.bridge.rewrite_resource = True
         spans_resource = None
-        if not self._sdk_step("tracer_resource",
-                              lambda: _sdk_internals.set_tracer_provider_resource(self.tracer_provider, self.resource)):
+        if not self._sdk_step(
+            "tracer_resource", lambda: _sdk_internals.set_tracer_provider_resource(self.tracer_provider, self.resource)
+        ):
             spans_resource = self.resource
         if self.logger_provider is not None:
             logger_provider = self.logger_provider
-            self._sdk_step("logger_resource",
-                           lambda: _sdk_internals.set_logger_provider_resource(logger_provider, self.resource))
+            self._sdk_step(
+                "logger_resource", lambda: _sdk_internals.set_logger_provider_resource(logger_provider, self.resource)
+            )
         for pipeline in self.pipelines:
             pipeline.after_fork(spans_resource)
         self._prefork = self._prefork.after_fork_in_child(self)
@@ -520,8 +552,13 @@ class ProviderGuard:
         try:
             run()
         except Exception as exc:
-            logger.error("otelsvc: after fork, %s failed (%s: %s); using the fallback: %s", internal,
-                         type(exc).__name__, exc, _sdk_internals.FALLBACKS[internal])
+            logger.error(
+                "otelsvc: after fork, %s failed (%s: %s); using the fallback: %s",
+                internal,
+                type(exc).__name__,
+                exc,
+                _sdk_internals.FALLBACKS[internal],
+            )
             return False
         return True
 
@@ -534,8 +571,14 @@ def _refuse_missing_features(settings: Settings, sdk: _sdk_internals.SdkSupport)
     if not sdk.cardinality_limits and settings.cardinality_limit != default:
         from importlib.metadata import version
 
-        raise ConfigError([SettingProblem(
-            "cardinality_limit", str(settings.cardinality_limit),
-            f"opentelemetry-sdk {version('opentelemetry-sdk')} has no reader cardinality limits (1.45.2 and later "
-            f"have); leave it at {default} (which then bounds handle-recorded series only) or upgrade the SDK",
-        )])
+        raise ConfigError(
+            [
+                SettingProblem(
+                    "cardinality_limit",
+                    str(settings.cardinality_limit),
+                    f"opentelemetry-sdk {version('opentelemetry-sdk')} has no reader cardinality limits "
+                    f"(1.45.2 and later have); leave it at {default} (which then bounds handle-recorded series "
+                    "only) or upgrade the SDK",
+                )
+            ]
+        )

@@ -63,9 +63,7 @@ EXEMPLAR_MODES = {"always_off": 0, "trace_based": 1, "always_on": 2}
 
 # The current context (a dict) without the API's call layers when the runtime is the default one.
 _current_context = (
-    _RUNTIME_CONTEXT._current_context.get
-    if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext
-    else get_current
+    _RUNTIME_CONTEXT._current_context.get if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext else get_current
 )
 
 # An exemplar: (value, time in ns, trace id, span id); ids are 0 when there was no valid span.

@@ -125,7 +125,10 @@ class OTelLogHandler(logging.Handler):
             # Once, on otelsvc's own logger (never bridged): a traceback per record would flood stderr.
             if not self._failed:
                 self._failed = True
-                logging.getLogger("otelsvc").warning("otelsvc: a log record could not be bridged (%s: %s); "
-                                                     "later failures are not logged", type(exc).__name__, exc)
+                logging.getLogger("otelsvc").warning(
+                    "otelsvc: a log record could not be bridged (%s: %s); later failures are not logged",
+                    type(exc).__name__,
+                    exc,
+                )
         finally:
             _local.emitting = False

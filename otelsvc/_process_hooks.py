@@ -160,8 +160,9 @@ class QuietChildExporter(MetricExporter):
     """
 
     def __init__(self, inner: MetricExporter) -> None:
-        super().__init__(preferred_temporality=inner._preferred_temporality,
-                         preferred_aggregation=inner._preferred_aggregation)
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation
+        )
         self.inner = inner
         self._pid = os.getpid()
         self._spoke_in: int | None = None  # the forked process that has recorded (its own children have not)

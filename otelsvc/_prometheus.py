@@ -51,8 +51,14 @@ class PrometheusReader(MetricReader):
         return since
 
     def _render_openmetrics(self, data: MetricsData | None) -> bytes:
-        return render_text(data, self._bridge, self._bridge.resource, openmetrics=True, scope_info=self.scope_info,
-                           since=self._exemplars_taken())
+        return render_text(
+            data,
+            self._bridge,
+            self._bridge.resource,
+            openmetrics=True,
+            scope_info=self.scope_info,
+            since=self._exemplars_taken(),
+        )
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._data = None

@@ -67,9 +67,16 @@ class RedactingFilter(logging.Filter):
 _EXPORTER_LOGGERS = tuple(
     "opentelemetry.exporter.otlp." + name
     for name in (
-        "proto.grpc.exporter", "proto.grpc.metric_exporter", "proto.grpc.trace_exporter",
-        "proto.http._log_exporter", "proto.http._common", "proto.http.metric_exporter", "proto.http.trace_exporter",
-        "proto.common._internal", "proto.common._internal.metrics_encoder", "proto.common._internal.trace_encoder",
+        "proto.grpc.exporter",
+        "proto.grpc.metric_exporter",
+        "proto.grpc.trace_exporter",
+        "proto.http._log_exporter",
+        "proto.http._common",
+        "proto.http.metric_exporter",
+        "proto.http.trace_exporter",
+        "proto.common._internal",
+        "proto.common._internal.metrics_encoder",
+        "proto.common._internal.trace_encoder",
         "common.http",
     )
 )

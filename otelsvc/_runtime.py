@@ -40,7 +40,7 @@ def process_start_time() -> float:
         with open("/proc/self/stat") as fh:
             stat = fh.read()
         # The command name (field 2) may hold spaces and parentheses: fields restart after the last ")".
-        ticks = int(stat[stat.rindex(")") + 2:].split()[19])
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
         start = time.time() - (_boot_clock() - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         start = _IMPORTED
@@ -122,8 +122,10 @@ def register_runtime_metrics(meter: Meter) -> None:
         "process.memory.virtual", [_virtual], unit="By", description="Virtual memory of the process"
     )
     meter.create_observable_up_down_counter(
-        "process.open_fds", [_fds], unit="{file_descriptor}",
-        description="Open file descriptors (named as prometheus_client does: promtool rejects a _count suffix)"
+        "process.open_fds",
+        [_fds],
+        unit="{file_descriptor}",
+        description="Open file descriptors (named as prometheus_client does: promtool rejects a _count suffix)",
     )
     meter.create_observable_up_down_counter(
         "process.threads", [_threads], unit="{thread}", description="Live Python threads"
@@ -132,15 +134,21 @@ def register_runtime_metrics(meter: Meter) -> None:
         "process.uptime", [_uptime], unit="s", description="Seconds since the process started"
     )
     meter.create_observable_counter(
-        "cpython.gc.collections", [_gc_field("collections")], unit="{collection}",  # type: ignore[list-item]
+        "cpython.gc.collections",
+        [_gc_field("collections")],  # type: ignore[list-item]
+        unit="{collection}",
         description="Garbage collections, per generation",
     )
     meter.create_observable_counter(
-        "cpython.gc.collected_objects", [_gc_field("collected")], unit="{object}",  # type: ignore[list-item]
+        "cpython.gc.collected_objects",
+        [_gc_field("collected")],  # type: ignore[list-item]
+        unit="{object}",
         description="Objects collected by the garbage collector, per generation",
     )
     meter.create_observable_counter(
-        "cpython.gc.uncollectable_objects", [_gc_field("uncollectable")], unit="{object}",  # type: ignore[list-item]
+        "cpython.gc.uncollectable_objects",
+        [_gc_field("uncollectable")],  # type: ignore[list-item]
+        unit="{object}",
         description="Uncollectable objects found by the garbage collector, per generation",
     )
     meter.create_observable_gauge("python.info", [_info], description="Python runtime information (value is 1)")

@@ -155,8 +155,9 @@ def sanitize_data(data: MetricsData | None) -> tuple[MetricsData | None, int]:
             scope_attrs = _attributes(scope.attributes)
             if scope_attrs is not scope.attributes or escape_text(scope.name) != scope.name:
                 changed = True
-                scope = InstrumentationScope(escape_text(scope.name), _value(scope.version), scope.schema_url,
-                                             scope_attrs)
+                scope = InstrumentationScope(
+                    escape_text(scope.name), _value(scope.version), scope.schema_url, scope_attrs
+                )
             scopes.append(ScopeMetrics(scope=scope, metrics=metrics, schema_url=sm.schema_url))
         resource = rm.resource
         resource_attrs = _attributes(resource.attributes)
@@ -167,8 +168,11 @@ def sanitize_data(data: MetricsData | None) -> tuple[MetricsData | None, int]:
     global _warned
     if dropped and not _warned:
         _warned = True
-        _log.warning("otelsvc: %d point(s) with values no exporter can carry (beyond the float range) were left "
-                     "out of a collection; further ones are counted in otelsvc.exposition.skipped", dropped)
+        _log.warning(
+            "otelsvc: %d point(s) with values no exporter can carry (beyond the float range) were left "
+            "out of a collection; further ones are counted in otelsvc.exposition.skipped",
+            dropped,
+        )
     if not changed:
         return data, 0
     return MetricsData(resource_metrics=resource_metrics), dropped

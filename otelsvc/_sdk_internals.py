@@ -108,8 +108,7 @@ FALLBACKS: dict[Internal, str] = {
     "out of its scrapes and pushes (they would repeat the parent's counts)",
     "meter_resource": "a forked child's service.instance.id is written into each collection as it is exported",
     "tracer_resource": "a forked child's spans are copied with its service.instance.id as they are exported",
-    "global_provider_flags": "set_meter_provider/set_tracer_provider are called and read back with the "
-    "public getters",
+    "global_provider_flags": "set_meter_provider/set_tracer_provider are called and read back with the public getters",
     "prometheus_mapping": "otelsvc's own copy of the OTel Prometheus naming rules",
     "logs_sdk": "no logger provider is built: log records are not exported (metrics and spans are unaffected)",
     "logger_resource": "a forked child's log records keep the parent's service.instance.id",
@@ -126,6 +125,7 @@ class SdkReleaseLacks(SdkInternalChanged):
 
 # -- instrument classes -------------------------------------------------------------------------
 
+
 def _sync_gauge_class() -> type | None:
     """The SDK's synchronous gauge class (exported as ``_Gauge``), or None when it is gone."""
     import opentelemetry.sdk.metrics as sdk_metrics
@@ -139,8 +139,14 @@ SYNC_GAUGE: type | None = _sync_gauge_class()
 
 def instrument_classes() -> tuple[type, ...]:
     """Every instrument class a reader's temporality and cardinality tables are keyed by."""
-    classes: tuple[type, ...] = (Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter,
-                                 ObservableGauge)
+    classes: tuple[type, ...] = (
+        Counter,
+        UpDownCounter,
+        Histogram,
+        ObservableCounter,
+        ObservableUpDownCounter,
+        ObservableGauge,
+    )
     return (*classes, SYNC_GAUGE) if SYNC_GAUGE is not None else classes
 
 
@@ -187,8 +193,10 @@ def reader_temporalities(reader: MetricReader) -> dict[str, AggregationTemporali
     from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram, _UpDownCounter
 
     table: dict[Any, AggregationTemporality] = reader._instrument_class_temporality
-    return {kind: table[cls] for kind, cls in (("counter", _Counter), ("updowncounter", _UpDownCounter),
-                                               ("histogram", _Histogram))}
+    return {
+        kind: table[cls]
+        for kind, cls in (("counter", _Counter), ("updowncounter", _UpDownCounter), ("histogram", _Histogram))
+    }
 
 
 # -- fork ----------------------------------------------------------------------------------------
@@ -290,6 +298,7 @@ def set_tracer_provider_resource(provider: Any, resource: Resource) -> None:
 
 # -- logs -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LogsSdk:
     """The logs SDK's classes otelsvc builds with (their module is private and has been renamed before)."""
@@ -320,8 +329,16 @@ def logs_sdk() -> LogsSdk:
         )
     except ImportError as exc:
         raise SdkInternalChanged(str(exc)) from None
-    return LogsSdk(LoggerProvider, BatchLogRecordProcessor, SimpleLogRecordProcessor, LogRecordExporter,
-                   LogRecordExportResult, ConsoleLogRecordExporter, InMemoryLogRecordExporter, SeverityNumber)
+    return LogsSdk(
+        LoggerProvider,
+        BatchLogRecordProcessor,
+        SimpleLogRecordProcessor,
+        LogRecordExporter,
+        LogRecordExportResult,
+        ConsoleLogRecordExporter,
+        InMemoryLogRecordExporter,
+        SeverityNumber,
+    )
 
 
 def new_logger_provider(resource: Resource, max_attributes: int = 128, max_attribute_length: int | None = None) -> Any:
@@ -339,8 +356,12 @@ def new_logger_provider(resource: Resource, max_attributes: int = 128, max_attri
         from opentelemetry.sdk._logs import LogRecordLimits
 
         length = LogRecordLimits.UNSET if max_attribute_length is None else max_attribute_length
-        wanted = {"max_attributes": max_attributes, "max_attribute_length": length,
-                  "max_log_record_attributes": max_attributes, "max_log_record_attribute_length": length}
+        wanted = {
+            "max_attributes": max_attributes,
+            "max_attribute_length": length,
+            "max_log_record_attributes": max_attributes,
+            "max_log_record_attribute_length": length,
+        }
         accepted = inspect.signature(LogRecordLimits).parameters
         kwargs["log_record_limits"] = LogRecordLimits(**{k: v for k, v in wanted.items() if k in accepted})
     return cls(**kwargs)
@@ -375,6 +396,7 @@ def set_global_logger_provider(provider: Any) -> bool:
 
 # -- globals ----------------------------------------------------------------------------------------
 
+
 def global_meter_provider_is_set() -> bool:
     from opentelemetry.metrics._internal import _METER_PROVIDER_SET_ONCE
 
@@ -395,6 +417,7 @@ def global_tracer_provider_is_set() -> bool:
 
 # -- the OTel Prometheus exporter's private helpers -------------------------------------------------
 
+
 def prometheus_mapping() -> ModuleType:
     """The OTel Prometheus exporter's naming rules (its package loads prometheus_client, so lazily)."""
     if not check().has("prometheus_mapping"):
@@ -407,6 +430,7 @@ def prometheus_mapping() -> ModuleType:
 
 
 # -- the self-check -----------------------------------------------------------------------------------
+
 
 class _ProbeReader(MetricReader):
     """A pull reader that keeps the last collection (for the checks)."""
@@ -430,8 +454,14 @@ class _ProbeReader(MetricReader):
 def _points(data: MetricsData | None) -> list[NumberDataPoint]:
     if data is None:
         return []
-    return [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-            for p in m.data.data_points if isinstance(p, NumberDataPoint)]
+    return [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        for p in m.data.data_points
+        if isinstance(p, NumberDataPoint)
+    ]
 
 
 def _probe(**reader_kwargs: Any) -> tuple[MeterProvider, _ProbeReader]:
@@ -461,10 +491,15 @@ def _check_collect_hook() -> None:
 
 def _check_reader_temporality() -> None:
     reader = _ProbeReader(preferred_temporality={Counter: AggregationTemporality.DELTA})
-    _expect(reader_temporalities(reader) == {"counter": AggregationTemporality.DELTA,
-                                             "updowncounter": AggregationTemporality.CUMULATIVE,
-                                             "histogram": AggregationTemporality.CUMULATIVE},
-            "the temporality table does not follow preferred_temporality")
+    _expect(
+        reader_temporalities(reader)
+        == {
+            "counter": AggregationTemporality.DELTA,
+            "updowncounter": AggregationTemporality.CUMULATIVE,
+            "histogram": AggregationTemporality.CUMULATIVE,
+        },
+        "the temporality table does not follow preferred_temporality",
+    )
 
 
 def _check_fork_reset() -> None:
@@ -518,9 +553,16 @@ def _check_global_flags() -> None:
 def _check_prometheus_mapping() -> None:
     from opentelemetry.exporter.prometheus import _mapping
 
-    _expect((_mapping.sanitize_full_name("1a.b"), _mapping.sanitize_attribute("a.b"), _mapping.map_unit("ms"),
-             _mapping.map_unit("{req}/s")) == ("_a_b", "a_b", "milliseconds", "per_second"),
-            "the naming rules changed")
+    _expect(
+        (
+            _mapping.sanitize_full_name("1a.b"),
+            _mapping.sanitize_attribute("a.b"),
+            _mapping.map_unit("ms"),
+            _mapping.map_unit("{req}/s"),
+        )
+        == ("_a_b", "a_b", "milliseconds", "per_second"),
+        "the naming rules changed",
+    )
 
 
 def _check_logs_sdk() -> None:
@@ -589,7 +631,12 @@ def check() -> SdkSupport:
             logger.info("otelsvc: %s: %s; otelsvc uses the public-API path: %s", name, exc, FALLBACKS[name])
         except Exception as exc:  # any failure means: do not rely on it
             failed[name] = f"{type(exc).__name__}: {exc}"
-            logger.warning("otelsvc: SDK internal %s (%s) is missing or changed in this OpenTelemetry SDK (%s); "
-                           "using the slower public-API path instead: %s", name, INTERNALS[name], failed[name],
-                           FALLBACKS[name])
+            logger.warning(
+                "otelsvc: SDK internal %s (%s) is missing or changed in this OpenTelemetry SDK (%s); "
+                "using the slower public-API path instead: %s",
+                name,
+                INTERNALS[name],
+                failed[name],
+                FALLBACKS[name],
+            )
     return SdkSupport(failed=failed, absent=absent, cardinality_limits=reader_cardinality_limits_supported())

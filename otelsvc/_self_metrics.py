@@ -23,8 +23,11 @@ _EXPORTER = {"grpc": "otlp_grpc", "http/protobuf": "otlp_http"}
 
 
 def _exporter_name(guard: ProviderGuard, pipeline: str) -> str:
-    signal = {"metrics": guard.settings.otlp_metrics, "spans": guard.settings.otlp_traces,
-              "logs": guard.settings.otlp_logs}.get(pipeline)
+    signal = {
+        "metrics": guard.settings.otlp_metrics,
+        "spans": guard.settings.otlp_traces,
+        "logs": guard.settings.otlp_logs,
+    }.get(pipeline)
     if signal is None:
         return "otlp"
     return _EXPORTER.get(signal.protocol, "otlp")

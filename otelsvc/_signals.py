@@ -15,8 +15,11 @@ from collections.abc import Iterator
 
 __all__ = ["SIGNALS", "block_in_this_thread", "threads_started_without_signals"]
 
-SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-           if hasattr(signal, name)}
+SIGNALS = {
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+}
 
 
 def block_in_this_thread() -> None:

@@ -92,8 +92,11 @@ class TestingGuard(ProviderGuard):
         """
         if self._log_exporter is None:
             return []
-        return [getattr(item, "log_record", item) for item in self._log_exporter.get_finished_logs()
-                if scope is None or item.instrumentation_scope.name == scope]
+        return [
+            getattr(item, "log_record", item)
+            for item in self._log_exporter.get_finished_logs()
+            if scope is None or item.instrumentation_scope.name == scope
+        ]
 
     def clear_logs(self) -> None:
         """Forget the log records emitted so far."""
@@ -150,9 +153,7 @@ class TestingGuard(ProviderGuard):
                 return list(point.exemplars or [])
         return []
 
-    def histogram_value(
-        self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any
-    ) -> HistogramValue | None:
+    def histogram_value(self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any) -> HistogramValue | None:
         """The histogram series of ``name`` with exactly ``labels``, or None."""
         value = self.value(name, labels, **kw)
         assert value is None or isinstance(value, HistogramValue), f"{name} is not a histogram"
@@ -161,8 +162,9 @@ class TestingGuard(ProviderGuard):
 
 def _value(point: Any) -> Any:
     if isinstance(point, HistogramDataPoint):
-        return HistogramValue(point.count, point.sum, tuple(point.bucket_counts), tuple(point.explicit_bounds),
-                              point.min, point.max)
+        return HistogramValue(
+            point.count, point.sum, tuple(point.bucket_counts), tuple(point.explicit_bounds), point.min, point.max
+        )
     if isinstance(point, NumberDataPoint):
         return point.value
     return point
@@ -170,8 +172,13 @@ def _value(point: Any) -> Any:
 
 def start_testing(**settings: Any) -> TestingGuard:
     """A TestingGuard; keywords as for ``otelsvc.start`` (environment variables are ignored)."""
-    defaults: dict[str, Any] = {"prometheus": None, "otlp_endpoint": None, "set_global": False,
-                                "runtime_metrics": False, "service_name": "test"}
+    defaults: dict[str, Any] = {
+        "prometheus": None,
+        "otlp_endpoint": None,
+        "set_global": False,
+        "runtime_metrics": False,
+        "service_name": "test",
+    }
     resolved = load_settings({**defaults, **settings}, env={})
     reader = _TestingReader(
         preferred_temporality=dict.fromkeys(instrument_classes(), AggregationTemporality.CUMULATIVE),

@@ -29,12 +29,16 @@ def main() -> int:
         with urllib.request.urlopen(url.replace("/metrics", "/health"), timeout=10) as response:
             health = json.loads(response.read())
         lines = text.splitlines()
-        problems = [start for start, end in (('smoke_jobs_total{', 'queue="fast"} 3.0'),
-                                             ('smoke_orders_total{', 'region="eu"} 2.0'))
-                    if not any(line.startswith(start) and line.endswith(end) for line in lines)]
+        problems = [
+            start
+            for start, end in (("smoke_jobs_total{", 'queue="fast"} 3.0'), ("smoke_orders_total{", 'region="eu"} 2.0'))
+            if not any(line.startswith(start) and line.endswith(end) for line in lines)
+        ]
         if problems or _sdk_internals.check().failed:
-            print(f"missing series {problems} or SDK internals failing {_sdk_internals.check().failed}\n{text}",
-                  file=sys.stderr)
+            print(
+                f"missing series {problems} or SDK internals failing {_sdk_internals.check().failed}\n{text}",
+                file=sys.stderr,
+            )
             return 1
     finally:
         clean = guard.shutdown(timeout=5)

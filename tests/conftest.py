@@ -210,13 +210,29 @@ class Rotel:
     def start(self) -> None:
         out = open(self.out_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
-            [rotel_binary(), "start", "--exporter", "blackhole",
-             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log", "logs",
-             "--debug-log-verbosity", "detailed",
-             "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
-             "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}",
-             "--pid-file", str(self.pid_file)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                rotel_binary(),
+                "start",
+                "--exporter",
+                "blackhole",
+                "--debug-log",
+                "metrics",
+                "--debug-log",
+                "traces",
+                "--debug-log",
+                "logs",
+                "--debug-log-verbosity",
+                "detailed",
+                "--otlp-grpc-endpoint",
+                f"127.0.0.1:{self.grpc_port}",
+                "--otlp-http-endpoint",
+                f"127.0.0.1:{self.http_port}",
+                "--pid-file",
+                str(self.pid_file),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         out.close()
 
@@ -279,8 +295,16 @@ def rotel(tmp_path: Path) -> Iterator[Rotel]:
 class Prometheus:
     """A Prometheus server scraping one target every second (or every ``interval``), with optional rules."""
 
-    def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http",
-                 rules: Path | None = None, interval: str = "1s", flags: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        target: str,
+        token: str | None = None,
+        scheme: str = "http",
+        rules: Path | None = None,
+        interval: str = "1s",
+        flags: Sequence[str] = (),
+    ) -> None:
         self.binary = _need("prometheus")
         self.port = free_port()
         self.dir = tmp / f"prom-{self.port}"
@@ -295,9 +319,16 @@ class Prometheus:
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
         self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.dir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}", *flags],
-            stdout=open(self.dir / "log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # noqa: SIM115
+            [
+                self.binary,
+                f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                *flags,
+            ],
+            stdout=open(self.dir / "log", "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
         def ready() -> bool:
@@ -348,8 +379,14 @@ class Prometheus:
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     servers: list[Prometheus] = []
 
-    def make(target: str, token: str | None = None, scheme: str = "http", rules: Path | None = None,
-             interval: str = "1s", flags: Sequence[str] = ()) -> Prometheus:
+    def make(
+        target: str,
+        token: str | None = None,
+        scheme: str = "http",
+        rules: Path | None = None,
+        interval: str = "1s",
+        flags: Sequence[str] = (),
+    ) -> Prometheus:
         server = Prometheus(tmp_path, target, token, scheme, rules, interval, flags)
         servers.append(server)
         return server
@@ -380,10 +417,19 @@ def python() -> str:
 # The core tests: every place otelsvc meets the OTel SDK (providers, readers, the bridge, the push,
 # the scrape, fork and shutdown). The SDK/Python matrix (noxfile.py) runs them in each cell, and the
 # whole suite in one; `pytest -m core` runs them alone.
-CORE_MODULES = frozenset({
-    "test_sdk_internals.py", "test_guard.py", "test_scrape.py", "test_push.py", "test_equivalence.py",
-    "test_exactness.py", "test_shutdown.py", "test_public_api.py", "test_fork.py",
-})
+CORE_MODULES = frozenset(
+    {
+        "test_sdk_internals.py",
+        "test_guard.py",
+        "test_scrape.py",
+        "test_push.py",
+        "test_equivalence.py",
+        "test_exactness.py",
+        "test_shutdown.py",
+        "test_public_api.py",
+        "test_fork.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from otelsvc import _autoinstrument as auto
 
-_MODULE = '''
+_MODULE = """
 import json
 
 calls = []
@@ -59,7 +59,7 @@ class FlaskInstrumentor(_Base):
 class NeedsLibInstrumentor(_Base):
     def _check_dependency_conflicts(self):
         return "DependencyConflict: requested: \\"notalib >= 1\\" but found: \\"None\\""
-'''
+"""
 
 
 @pytest.fixture
@@ -68,12 +68,14 @@ def instrumentors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[o
     dist = tmp_path / "fakeinst-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeinst\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""
+    (dist / "entry_points.txt").write_text(
+        textwrap.dedent("""
         [opentelemetry_instrumentor]
         json = fakeinst:JsonInstrumentor
         flask = fakeinst:FlaskInstrumentor
         needslib = fakeinst:NeedsLibInstrumentor
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import fakeinst  # type: ignore[import-not-found]
 

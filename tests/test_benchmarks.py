@@ -16,8 +16,13 @@ _ROW = re.compile(r"^.{48} otelsvc +[\d,.]+ \S+ +.{18} +[\d,.]+ \S+ +ratio +[\d.
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "memory", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "memory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_stdout_has_the_figures_alone_and_the_markdown_table_keeps_its_columns() -> None:
@@ -29,7 +34,7 @@ def test_stdout_has_the_figures_alone_and_the_markdown_table_keeps_its_columns()
     rows = [line for line in lines[1:table_at] if line]
     assert rows and all(_ROW.match(line) for line in rows), rows
     assert lines[table_at + 1] == "|---|---|---|---|---|"
-    table = lines[table_at + 2:]
+    table = lines[table_at + 2 :]
     assert len(table) == len(rows)
     assert all(line.startswith("| ") and line.count(" | ") == 4 and line.endswith("x |") for line in table), table
     assert "otelsvc:" not in proc.stdout and "log:" not in proc.stdout

@@ -23,8 +23,9 @@ from otelsvc._serving.health import ExporterHealth
 
 
 def _demo(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "otelsvc", "demo", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "otelsvc", "demo", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -53,8 +54,9 @@ def test_demo_bad_flag_and_bad_setting_exit_2() -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "prometheus='not-an-address'" in err
-    proc = subprocess.run([sys.executable, "-m", "otelsvc", "demo", "--no-such-flag"], capture_output=True,
-                          text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "otelsvc", "demo", "--no-such-flag"], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 2
     assert "--no-such-flag" in proc.stderr
 
@@ -69,9 +71,24 @@ def test_demo_duration_ends_by_itself() -> None:
 def test_demo_exits_1_when_its_final_flush_fails() -> None:
     """Nothing listens on the collector port: the demo says so and its exit status says so too."""
     env = {**os.environ, "OTELSVC_SHUTDOWN_TIMEOUT": "1"}
-    proc = subprocess.run([sys.executable, "-m", "otelsvc", "demo", "--prometheus", "off", "--duration", "0.3",
-                           "--otlp-endpoint", f"http://127.0.0.1:{free_port()}"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "otelsvc",
+            "demo",
+            "--prometheus",
+            "off",
+            "--duration",
+            "0.3",
+            "--otlp-endpoint",
+            f"http://127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "flushed=False" in proc.stdout
     assert "the final flush failed" in proc.stderr

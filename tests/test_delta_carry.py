@@ -41,8 +41,15 @@ class _Flaky(MetricExporter):
 
 
 def _points(data: Sequence[MetricsData], name: str) -> list[Any]:
-    return [p for d in data for rm in d.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-            if m.name == name for p in m.data.data_points]
+    return [
+        p
+        for d in data
+        for rm in d.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in m.data.data_points
+    ]
 
 
 def test_failed_intervals_are_carried_into_the_next_push() -> None:

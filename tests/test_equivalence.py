@@ -43,15 +43,27 @@ def _measurements(kind: str, seed: int) -> list[tuple[tuple[str, str], float]]:
 
 
 def _sdk_side(kind: str, measurements: list[Any], temporality: AggregationTemporality) -> tuple[Any, Any, Any]:
-    reader = InMemoryMetricReader(preferred_temporality={Counter: temporality, Histogram: temporality,
-                                                         UpDownCounter: AggregationTemporality.CUMULATIVE})
+    reader = InMemoryMetricReader(
+        preferred_temporality={
+            Counter: temporality,
+            Histogram: temporality,
+            UpDownCounter: AggregationTemporality.CUMULATIVE,
+        }
+    )
     collector = _CustomCollector()
-    views = [View(instrument_name="eq.metric", aggregation=ExplicitBucketHistogramAggregation(BOUNDS))] \
-        if kind == "histogram" else []
+    views = (
+        [View(instrument_name="eq.metric", aggregation=ExplicitBucketHistogramAggregation(BOUNDS))]
+        if kind == "histogram"
+        else []
+    )
     provider = MeterProvider(metric_readers=[reader], views=views)
     meter = provider.get_meter("otelsvc", __version__)
-    make = {"counter": meter.create_counter, "updowncounter": meter.create_up_down_counter,
-            "gauge": meter.create_gauge, "histogram": meter.create_histogram}[kind]
+    make = {
+        "counter": meter.create_counter,
+        "updowncounter": meter.create_up_down_counter,
+        "gauge": meter.create_gauge,
+        "histogram": meter.create_histogram,
+    }[kind]
     inst = make("eq.metric", unit="s", description="Equivalence check")
     record = {"counter": "add", "updowncounter": "add", "gauge": "set", "histogram": "record"}[kind]
     for labels, value in measurements:
@@ -60,12 +72,20 @@ def _sdk_side(kind: str, measurements: list[Any], temporality: AggregationTempor
 
 
 def _guard_side(kind: str, measurements: list[Any], temporality: AggregationTemporality) -> tuple[Any, Any]:
-    reader = InMemoryMetricReader(preferred_temporality={Counter: temporality, Histogram: temporality,
-                                                         UpDownCounter: AggregationTemporality.CUMULATIVE})
-    guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False},
-                                        env={}), extra_readers=[reader])
-    inst = guard.bridge.instrument("eq.metric", kind, "s", "Equivalence check", LABELS,
-                                   BOUNDS if kind == "histogram" else None)
+    reader = InMemoryMetricReader(
+        preferred_temporality={
+            Counter: temporality,
+            Histogram: temporality,
+            UpDownCounter: AggregationTemporality.CUMULATIVE,
+        }
+    )
+    guard = ProviderGuard(
+        load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}, env={}),
+        extra_readers=[reader],
+    )
+    inst = guard.bridge.instrument(
+        "eq.metric", kind, "s", "Equivalence check", LABELS, BOUNDS if kind == "histogram" else None
+    )
     record = {"counter": "add", "updowncounter": "add", "gauge": "set", "histogram": "record"}[kind]
     for labels, value in measurements:
         getattr(inst.bind(*labels), record)(value)
@@ -81,15 +101,22 @@ def _points(data: MetricsData | None) -> list[dict[str, Any]]:
                 if metric.name != "eq.metric":
                     continue
                 for p in metric.data.data_points:
-                    entry = {k: v for k, v in vars(p).items()
-                             if k not in ("start_time_unix_nano", "time_unix_nano", "exemplars")}
+                    entry = {
+                        k: v
+                        for k, v in vars(p).items()
+                        if k not in ("start_time_unix_nano", "time_unix_nano", "exemplars")
+                    }
                     entry["attributes"] = dict(p.attributes)
                     for k in ("bucket_counts", "explicit_bounds"):
                         if k in entry:
                             entry[k] = list(entry[k])
-                    entry["_meta"] = (metric.unit, metric.description, type(metric.data).__name__,
-                                      getattr(metric.data, "is_monotonic", None),
-                                      getattr(metric.data, "aggregation_temporality", None))
+                    entry["_meta"] = (
+                        metric.unit,
+                        metric.description,
+                        type(metric.data).__name__,
+                        getattr(metric.data, "is_monotonic", None),
+                        getattr(metric.data, "aggregation_temporality", None),
+                    )
                     out.append(entry)
     return sorted(out, key=lambda e: sorted(e["attributes"].items()))
 
@@ -131,12 +158,16 @@ def test_otlp_data_identical_to_the_sdk(kind: str, temporality: AggregationTempo
         _compare(sdk_points, our_points)
         # a second interval: more measurements through the same instruments, then collect again
         meter = provider.get_meter("otelsvc", __version__)
-        sdk_instrument = {"counter": meter.create_counter, "updowncounter": meter.create_up_down_counter,
-                          "gauge": meter.create_gauge, "histogram": meter.create_histogram}[kind](
-            "eq.metric", unit="s", description="Equivalence check")
+        sdk_instrument = {
+            "counter": meter.create_counter,
+            "updowncounter": meter.create_up_down_counter,
+            "gauge": meter.create_gauge,
+            "histogram": meter.create_histogram,
+        }[kind]("eq.metric", unit="s", description="Equivalence check")
         method = {"counter": "add", "updowncounter": "add", "gauge": "set", "histogram": "record"}[kind]
-        inst = guard.bridge.instrument("eq.metric", kind, "s", "Equivalence check", LABELS,
-                                       BOUNDS if kind == "histogram" else None)
+        inst = guard.bridge.instrument(
+            "eq.metric", kind, "s", "Equivalence check", LABELS, BOUNDS if kind == "histogram" else None
+        )
         for labels, value in second:
             getattr(sdk_instrument, method)(value, dict(zip(LABELS, labels, strict=True)))
             getattr(inst.bind(*labels), method)(value)
@@ -157,8 +188,9 @@ def _compare(sdk: list[dict[str, Any]], ours: list[dict[str, Any]]) -> None:
 
 
 def test_rotel_receives_the_same_points_for_handle_and_sdk_instrument(rotel: Rotel) -> None:
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=rotel.grpc_endpoint, export_interval=0.2,
-                          set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        prometheus=None, otlp_endpoint=rotel.grpc_endpoint, export_interval=0.2, set_global=False, runtime_metrics=False
+    )
     try:
         sdk_hist = guard.meter("otelsvc", __version__).create_histogram("eq.sdk", unit="s")
         handle_hist = guard.bridge.instrument("eq.handle", "histogram", "s", "", LABELS, BOUNDS)

@@ -12,8 +12,13 @@ THREADS, ADDS = 4, 1_000_000
 
 
 def test_concurrent_adds_are_exact_in_scrape_and_push(rotel: Rotel) -> None:
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=rotel.grpc_endpoint, export_interval=3600,
-                          set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=False,
+    )
     try:
         counter = guard.bridge.instrument("exact.adds", "counter", "", "", ("lane",)).bind("shared")
         updown = guard.bridge.instrument("exact.level", "updowncounter", "", "", ("lane",)).bind("shared")

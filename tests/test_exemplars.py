@@ -61,8 +61,7 @@ def test_trace_based_by_default_handles_in_a_sampled_span(guard: ProviderGuard) 
         _record(guard, 3, 0.5)
         _record(guard, 4, 5.0)  # the latest per counter series, and the latest per bucket
     ex = _with_exemplars(_samples(guard))
-    assert set(ex) == {("jobs_total", None), ("latency_seconds_bucket", "1.0"),
-                       ("latency_seconds_bucket", "10.0")}
+    assert set(ex) == {("jobs_total", None), ("latency_seconds_bucket", "1.0"), ("latency_seconds_bucket", "10.0")}
     for exemplar in ex.values():
         assert exemplar.labels == _ids(span)
         assert abs(float(exemplar.timestamp) - time.time()) < 60
@@ -121,8 +120,11 @@ def test_sdk_instruments_exemplars_are_rendered(guard: ProviderGuard) -> None:
         histogram.record(20.0, {"a": "b"})
         gauge.add(1)
     ex = _with_exemplars(_samples(guard))
-    assert set(ex) == {("sdk_requests_total", None), ("sdk_latency_seconds_bucket", "0.1"),
-                       ("sdk_latency_seconds_bucket", "+Inf")}
+    assert set(ex) == {
+        ("sdk_requests_total", None),
+        ("sdk_latency_seconds_bucket", "0.1"),
+        ("sdk_latency_seconds_bucket", "+Inf"),
+    }
     assert all(e.labels == _ids(span) for e in ex.values())
     assert ex[("sdk_latency_seconds_bucket", "+Inf")].value == 20.0
 
@@ -143,9 +145,15 @@ def test_families_and_the_middleware_duration_carry_exemplars(guard: ProviderGua
         async def send(message: MutableMapping[str, Any]) -> None:
             pass
 
-        scope = {"type": "http", "method": "GET", "path": "/x", "scheme": "http",
-                 "headers": [(b"traceparent", traceparent)],
-                 "query_string": b"", "root_path": ""}
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/x",
+            "scheme": "http",
+            "headers": [(b"traceparent", traceparent)],
+            "query_string": b"",
+            "root_path": "",
+        }
         await middleware(scope, receive, send)
 
     with guard.tracer("client").start_as_current_span("outer") as span:
@@ -208,8 +216,10 @@ def test_rotel_receives_exemplars_and_prometheus_stores_them(
             return found
 
         traces = wait_until(exemplar_traces, timeout=60, interval=0.5)
-        span_traces = wait_until(lambda: {s.get("trace_id") for s in rotel.spans()} >= traces and
-                                 {s.get("trace_id") for s in rotel.spans()}, timeout=30)
+        span_traces = wait_until(
+            lambda: {s.get("trace_id") for s in rotel.spans()} >= traces and {s.get("trace_id") for s in rotel.spans()},
+            timeout=30,
+        )
         assert traces <= span_traces
         pushed = rotel.wait_metric("latency", lambda m: any(p.exemplars for p in m.points))
         pushed_traces = {e["Trace ID"] for p in pushed.points for e in p.exemplars}

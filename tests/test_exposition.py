@@ -28,11 +28,31 @@ from otelsvc.instruments import BUCKETS
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "prometheus only": {},
     "no runtime metrics": {"runtime_metrics": False},
-    "OTLP traces and metrics on": {"otlp_endpoint": "http://127.0.0.1:9", "export_interval": 3600,
-                                   "shutdown_timeout": 0.2},
+    "OTLP traces and metrics on": {
+        "otlp_endpoint": "http://127.0.0.1:9",
+        "export_interval": 3600,
+        "shutdown_timeout": 0.2,
+    },
 }
-NUMBERS = [0, 1, -1, 0.1, 1e-7, 123456.7, 1234567.0, 1e10, 12345678901.0, 1.5e13, 1e15, 9.87654321e15, 1e16,
-           1e17, 2**53 + 1.0, -1e12, 7]
+NUMBERS = [
+    0,
+    1,
+    -1,
+    0.1,
+    1e-7,
+    123456.7,
+    1234567.0,
+    1e10,
+    12345678901.0,
+    1.5e13,
+    1e15,
+    9.87654321e15,
+    1e16,
+    1e17,
+    2**53 + 1.0,
+    -1e12,
+    7,
+]
 
 
 def _start(**settings: Any) -> ProviderGuard:
@@ -71,8 +91,14 @@ def _record_everything(g: ProviderGuard) -> None:
     user.create_observable_counter("u.observed_total", [lambda o: [Observation(3)]])
     bridge = g.bridge
     for kind in ("counter", "updowncounter", "gauge", "histogram"):
-        inst = bridge.instrument(f"h.{kind}", kind, "s", f"handle {kind}", ("route", "code"),
-                                 BUCKETS["general"] if kind == "histogram" else None)
+        inst = bridge.instrument(
+            f"h.{kind}",
+            kind,
+            "s",
+            f"handle {kind}",
+            ("route", "code"),
+            BUCKETS["general"] if kind == "histogram" else None,
+        )
         for i, n in enumerate(NUMBERS):
             handle = inst.bind(f"/r{i % 3}", 'x"y')
             if kind == "gauge":
@@ -108,8 +134,12 @@ def _both(g: ProviderGuard, scope_info: bool = True) -> tuple[str, str, str, str
     merged = data
     if scope is not None:
         first = data.resource_metrics[0]
-        merged = MetricsData([ResourceMetrics(first.resource, merge_scope(first.scope_metrics, scope),
-                                              first.schema_url), *data.resource_metrics[1:]])
+        merged = MetricsData(
+            [
+                ResourceMetrics(first.resource, merge_scope(first.scope_metrics, scope), first.schema_url),
+                *data.resource_metrics[1:],
+            ]
+        )
 
     def upstream(render: Callable[[CollectorRegistry], bytes]) -> str:
         collector = _CustomCollector(scope_info_enabled=scope_info)
@@ -201,7 +231,8 @@ def test_deviation_a_histogram_attribute_le_is_renamed(source: str) -> None:
     try:
         if source == "sdk":
             g.meter("user").create_histogram("x.h", explicit_bucket_boundaries_advisory=[1.0]).record(
-                0.5, {"le": "mine", "a": "b"})
+                0.5, {"le": "mine", "a": "b"}
+            )
         else:
             g.bridge.instrument("x.h", "histogram", "", "", ("le", "a"), (1.0,)).bind("mine", "b").record(0.5)
         ours, reference, ours_om, reference_om = _both(g)
@@ -227,7 +258,8 @@ def test_deviation_integer_bounds_are_canonical_in_openmetrics() -> None:
     assert ours == reference  # the text format takes le="1" as upstream writes it
     assert 'le="1"' in reference_om  # OpenMetrics wants the canonical 1.0 (its parser checks only +Inf)
     assert ours_om == reference_om.replace('le="0"', 'le="0.0"').replace('le="1"', 'le="1.0"').replace(
-        'le="5"', 'le="5.0"')
+        'le="5"', 'le="5.0"'
+    )
     list(parse_openmetrics(ours_om))  # type: ignore[no-untyped-call]
 
 
@@ -240,38 +272,57 @@ Recorder = Callable[[ProviderGuard], object]
 
 
 PARSER_CASES: dict[str, tuple[Recorder, list[tuple[str, dict[str, str], float]]]] = {
-    "simple_counter": (lambda g: g.meter("user").create_counter("a", description="help").add(1),
-                       [("a_total", {}, 1.0)]),
-    "uint64_counter": (lambda g: g.meter("user").create_counter("a").add(2**63 - 1),
-                       [("a_total", {}, float(2**63 - 1))]),
+    "simple_counter": (
+        lambda g: g.meter("user").create_counter("a", description="help").add(1),
+        [("a_total", {}, 1.0)],
+    ),
+    "uint64_counter": (
+        lambda g: g.meter("user").create_counter("a").add(2**63 - 1),
+        [("a_total", {}, float(2**63 - 1))],
+    ),
     "simple_gauge": (lambda g: g.meter("user").create_gauge("a", description="help").set(1), [("a", {}, 1.0)]),
     "float_gauge": (lambda g: g.meter("user").create_gauge("a").set(1.2), [("a", {}, 1.2)]),
     "unit_gauge": (lambda g: g.meter("user").create_gauge("a", unit="s").set(1), [("a_seconds", {}, 1.0)]),
-    "simple_histogram": (lambda g: g.meter("user").create_histogram(
-        "a", explicit_bucket_boundaries_advisory=[1.0]).record(2),
-        [("a_bucket", {"le": "1.0"}, 0.0), ("a_bucket", {"le": "+Inf"}, 1.0), ("a_count", {}, 1.0),
-         ("a_sum", {}, 2.0)]),
-    "histogram_integer_bound": (lambda g: g.meter("user").create_histogram(
-        "a", explicit_bucket_boundaries_advisory=[1]).record(2),
-        [("a_bucket", {"le": "1.0"}, 0.0), ("a_bucket", {"le": "+Inf"}, 1.0)]),
-    "histogram_negative_buckets": (lambda g: g.bridge.instrument("a", "histogram", "", "", (), (-1.0, 1.0)).bind()
-                                   .record(0.5),
-                                   [("a_bucket", {"le": "-1.0"}, 0.0), ("a_bucket", {"le": "+Inf"}, 1.0)]),
-    "handle_histogram_large_bounds": (lambda g: g.bridge.instrument("a", "histogram", "", "", (), (1e10, 1e16)).bind()
-                                      .record(2e10), [("a_bucket", {"le": "1e+10"}, 0.0),
-                                                      ("a_bucket", {"le": "1e+16"}, 1.0)]),
-    "labels_with_curly_braces": (lambda g: g.meter("user").create_counter("a").add(1, {"foo": "bar", "bar": "b{a}z"}),
-                                 [("a_total", {"foo": "bar", "bar": "b{a}z"}, 1.0)]),
+    "simple_histogram": (
+        lambda g: g.meter("user").create_histogram("a", explicit_bucket_boundaries_advisory=[1.0]).record(2),
+        [("a_bucket", {"le": "1.0"}, 0.0), ("a_bucket", {"le": "+Inf"}, 1.0), ("a_count", {}, 1.0), ("a_sum", {}, 2.0)],
+    ),
+    "histogram_integer_bound": (
+        lambda g: g.meter("user").create_histogram("a", explicit_bucket_boundaries_advisory=[1]).record(2),
+        [("a_bucket", {"le": "1.0"}, 0.0), ("a_bucket", {"le": "+Inf"}, 1.0)],
+    ),
+    "histogram_negative_buckets": (
+        lambda g: g.bridge.instrument("a", "histogram", "", "", (), (-1.0, 1.0)).bind().record(0.5),
+        [("a_bucket", {"le": "-1.0"}, 0.0), ("a_bucket", {"le": "+Inf"}, 1.0)],
+    ),
+    "handle_histogram_large_bounds": (
+        lambda g: g.bridge.instrument("a", "histogram", "", "", (), (1e10, 1e16)).bind().record(2e10),
+        [("a_bucket", {"le": "1e+10"}, 0.0), ("a_bucket", {"le": "1e+16"}, 1.0)],
+    ),
+    "labels_with_curly_braces": (
+        lambda g: g.meter("user").create_counter("a").add(1, {"foo": "bar", "bar": "b{a}z"}),
+        [("a_total", {"foo": "bar", "bar": "b{a}z"}, 1.0)],
+    ),
     "empty_help": (lambda g: g.meter("user").create_counter("a").add(1), [("a_total", {}, 1.0)]),
     "empty_label": (lambda g: g.meter("user").create_counter("a").add(2, {"foo": ""}), [("a_total", {"foo": ""}, 2.0)]),
-    "label_escaping": (lambda g: [g.meter("user").create_counter("a").add(1, {"foo": v, "bar": "baz"}) for v in
-                                  ("foo", "\\foo", "foo\\", "\\", "\n", "\\n", "\\\n", '"', '\\"')],
-                       [("a_total", {"foo": v, "bar": "baz"}, 1.0) for v in
-                        ("foo", "\\foo", "foo\\", "\\", "\n", "\\n", "\\\n", '"', '\\"')]),
-    "help_escaping": (lambda g: g.meter("user").create_counter("a", description='he\n\\l\\tp "q"').add(1),
-                      [("a_total", {}, 1.0)]),
-    "handle_label_escaping": (lambda g: g.bridge.instrument("a", "counter", "", "", ("foo",)).bind('b"a\nr\\').add(1),
-                              [("a_total", {"foo": 'b"a\nr\\'}, 1.0)]),
+    "label_escaping": (
+        lambda g: [
+            g.meter("user").create_counter("a").add(1, {"foo": v, "bar": "baz"})
+            for v in ("foo", "\\foo", "foo\\", "\\", "\n", "\\n", "\\\n", '"', '\\"')
+        ],
+        [
+            ("a_total", {"foo": v, "bar": "baz"}, 1.0)
+            for v in ("foo", "\\foo", "foo\\", "\\", "\n", "\\n", "\\\n", '"', '\\"')
+        ],
+    ),
+    "help_escaping": (
+        lambda g: g.meter("user").create_counter("a", description='he\n\\l\\tp "q"').add(1),
+        [("a_total", {}, 1.0)],
+    ),
+    "handle_label_escaping": (
+        lambda g: g.bridge.instrument("a", "counter", "", "", ("foo",)).bind('b"a\nr\\').add(1),
+        [("a_total", {"foo": 'b"a\nr\\'}, 1.0)],
+    ),
 }
 
 

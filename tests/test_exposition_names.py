@@ -54,28 +54,39 @@ def _scopes(family: Any, sample_name: str) -> list[str]:
 def test_one_name_from_two_scopes_is_one_family(guard: ProviderGuard, promtool: Promtool) -> None:
     """FastAPI's own semconv histogram beside otelsvc's handle one (other description): one family."""
     guard.meter("fastapi", "0.165").create_histogram(
-        "http.server.request.duration", unit="s", description="FastAPI's duration").record(0.2, {"route": "/a"})
-    guard.bridge.instrument("http.server.request.duration", "histogram", "s", "otelsvc's duration", ("route",),
-                            (0.1, 1.0)).bind("/a").record(0.2)
-    guard.meter("fastapi").create_up_down_counter(
-        "http.server.active_requests", unit="{request}", description="d").add(1)
+        "http.server.request.duration", unit="s", description="FastAPI's duration"
+    ).record(0.2, {"route": "/a"})
+    guard.bridge.instrument(
+        "http.server.request.duration", "histogram", "s", "otelsvc's duration", ("route",), (0.1, 1.0)
+    ).bind("/a").record(0.2)
+    guard.meter("fastapi").create_up_down_counter("http.server.active_requests", unit="{request}", description="d").add(
+        1
+    )
     guard.up_down_counter("http.server.active_requests", unit="{request}", description="in flight").bind().add(2)
     text, families = _check(guard, promtool)
     assert text.count("# HELP http_server_request_duration_seconds FastAPI's duration\n") == 1  # the first HELP
-    assert _scopes(families["http_server_request_duration_seconds"],
-                   "http_server_request_duration_seconds_count") == ["fastapi", "otelsvc"]
+    assert _scopes(families["http_server_request_duration_seconds"], "http_server_request_duration_seconds_count") == [
+        "fastapi",
+        "otelsvc",
+    ]
     assert _scopes(families["http_server_active_requests"], "http_server_active_requests") == ["fastapi", "otelsvc"]
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    (("x.requests", "counter", ""), ("x.requests", "gauge", "")),  # same name, another kind
-    (("x.latency", "histogram", "s"), ("x.latency.seconds", "histogram", "")),  # same name, another unit
-    (("job.runs", "counter", ""), ("job_runs", "histogram", "")),  # alike after mangling, another kind
-    (("q", "counter", ""), ("q_total", "gauge", "")),  # q_total is the counter's sample name
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("x.requests", "counter", ""), ("x.requests", "gauge", "")),  # same name, another kind
+        (("x.latency", "histogram", "s"), ("x.latency.seconds", "histogram", "")),  # same name, another unit
+        (("job.runs", "counter", ""), ("job_runs", "histogram", "")),  # alike after mangling, another kind
+        (("q", "counter", ""), ("q_total", "gauge", "")),  # q_total is the counter's sample name
+    ],
+)
 def test_a_true_conflict_keeps_the_first_and_logs_once(
-    guard: ProviderGuard, promtool: Promtool, caplog: pytest.LogCaptureFixture,
-    first: tuple[str, str, str], second: tuple[str, str, str],
+    guard: ProviderGuard,
+    promtool: Promtool,
+    caplog: pytest.LogCaptureFixture,
+    first: tuple[str, str, str],
+    second: tuple[str, str, str],
 ) -> None:
     def record(meter_name: str, name: str, kind: str, unit: str) -> None:
         meter = guard.meter(meter_name)

@@ -33,8 +33,9 @@ def test_start_serves_metrics_and_shuts_down() -> None:
         status, body = _get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200
         text = body.decode()
-        assert ('orders_placed_total{otel_scope_name="app",otel_scope_schema_url="",'
-                'otel_scope_version="",region="eu"} 3.0') in text
+        assert (
+            'orders_placed_total{otel_scope_name="app",otel_scope_schema_url="",otel_scope_version="",region="eu"} 3.0'
+        ) in text
         assert "process_cpu_time_seconds_total" in text
         assert 'service_name="svc"' in text
         status, body = _get(f"http://127.0.0.1:{port}/health")

@@ -25,8 +25,10 @@ NOT_REAL = [None, 1j, "3", b"3", Decimal("1.5"), [1], object()]
 @pytest.fixture
 def guard() -> Iterator[tuple[ProviderGuard, InMemoryMetricReader]]:
     reader = InMemoryMetricReader()
-    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False},
-                                    env={}), extra_readers=[reader])
+    g = ProviderGuard(
+        load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}, env={}),
+        extra_readers=[reader],
+    )
     yield g, reader
     g.shutdown()
 
@@ -48,8 +50,14 @@ def _dropped(g: ProviderGuard) -> dict[str, float]:
 
 def _point(data: MetricsData, name: str) -> Any:
     """The one point of metric ``name`` in a collection."""
-    points: list[Any] = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-                         if m.name == name for p in m.data.data_points]
+    points: list[Any] = [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in m.data.data_points
+    ]
     assert len(points) == 1
     return points[0]
 

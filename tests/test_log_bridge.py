@@ -129,5 +129,6 @@ def test_a_failing_provider_never_raises_into_the_caller(capsys: pytest.CaptureF
         log.removeHandler(handler)
         own.removeHandler(catcher)
     assert [r.getMessage() for r in seen] == [
-        "otelsvc: a log record could not be bridged (RuntimeError: boom); later failures are not logged"]
+        "otelsvc: a log record could not be bridged (RuntimeError: boom); later failures are not logged"
+    ]
     assert capsys.readouterr().err == ""

@@ -34,8 +34,12 @@ def _received_logs(text: str) -> list[dict[str, str]]:
             records.append(current)
         elif current is not None:
             current["text"] += line + "\n"
-            for key, field in (("Body:", "body"), ("SeverityText:", "severity"), ("Trace ID", "trace_id"),
-                               ("Span ID", "span_id")):
+            for key, field in (
+                ("Body:", "body"),
+                ("SeverityText:", "severity"),
+                ("Trace ID", "trace_id"),
+                ("Span ID", "span_id"),
+            ):
                 if line.startswith(key):
                     current[field] = line.split(":", 1)[1].strip()
     for record in records:
@@ -56,8 +60,14 @@ def app_log() -> Iterator[logging.Logger]:
 @pytest.mark.rotel
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_logs_reach_the_collector_with_the_span_ids(rotel: Rotel, protocol: str, app_log: logging.Logger) -> None:
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=rotel.endpoint(protocol), otlp_protocol=protocol,  # type: ignore[arg-type]
-                          set_global=False, runtime_metrics=False, service_name="logs-test")
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint=rotel.endpoint(protocol),
+        otlp_protocol=protocol,  # type: ignore[arg-type]
+        set_global=False,
+        runtime_metrics=False,
+        service_name="logs-test",
+    )
     try:
         with guard.tracer("t").start_as_current_span("place-order") as span:
             try:
@@ -92,8 +102,14 @@ def test_own_lines_do_not_feed_the_pipeline_while_the_collector_is_down(app_log:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=f"http://127.0.0.1:{port}", otlp_protocol="http/protobuf",
-                          set_global=False, runtime_metrics=False, shutdown_timeout=2)
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint=f"http://127.0.0.1:{port}",
+        otlp_protocol="http/protobuf",
+        set_global=False,
+        runtime_metrics=False,
+        shutdown_timeout=2,
+    )
     try:
         (logs,) = [p for p in guard.pipelines if p.signal == "logs"]
         app_log.warning("one record of the app")

@@ -45,13 +45,15 @@ def _exemplars(draw: Any) -> list[Exemplar]:
     out = []
     for _ in range(draw(st.integers(0, 2))):
         traced = draw(st.booleans())
-        out.append(Exemplar(
-            filtered_attributes=draw(_attributes),
-            value=draw(_number),
-            time_unix_nano=draw(_time),
-            span_id=draw(st.integers(1, 2**64 - 1)) if traced else None,
-            trace_id=draw(st.integers(1, 2**128 - 1)) if traced else None,
-        ))
+        out.append(
+            Exemplar(
+                filtered_attributes=draw(_attributes),
+                value=draw(_number),
+                time_unix_nano=draw(_time),
+                span_id=draw(st.integers(1, 2**64 - 1)) if traced else None,
+                trace_id=draw(st.integers(1, 2**128 - 1)) if traced else None,
+            )
+        )
     return out
 
 
@@ -64,18 +66,30 @@ def _metric(draw: Any) -> Metric:
         if kind == "histogram":
             bounds = draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4))
             counts = draw(st.lists(st.integers(0, 2**64 - 1), min_size=len(bounds) + 1, max_size=len(bounds) + 1))
-            points.append(HistogramDataPoint(
-                attributes=draw(_attributes), start_time_unix_nano=draw(_time), time_unix_nano=draw(_time),
-                count=draw(st.integers(0, 2**64 - 1)), sum=draw(st.floats(allow_nan=False)),
-                bucket_counts=counts, explicit_bounds=bounds,
-                min=draw(st.floats(allow_nan=False)), max=draw(st.floats(allow_nan=False)),
-                exemplars=draw(_exemplars()),
-            ))
+            points.append(
+                HistogramDataPoint(
+                    attributes=draw(_attributes),
+                    start_time_unix_nano=draw(_time),
+                    time_unix_nano=draw(_time),
+                    count=draw(st.integers(0, 2**64 - 1)),
+                    sum=draw(st.floats(allow_nan=False)),
+                    bucket_counts=counts,
+                    explicit_bounds=bounds,
+                    min=draw(st.floats(allow_nan=False)),
+                    max=draw(st.floats(allow_nan=False)),
+                    exemplars=draw(_exemplars()),
+                )
+            )
         else:
-            points.append(NumberDataPoint(
-                attributes=draw(_attributes), start_time_unix_nano=draw(_time), time_unix_nano=draw(_time),
-                value=draw(_number), exemplars=draw(_exemplars()),
-            ))
+            points.append(
+                NumberDataPoint(
+                    attributes=draw(_attributes),
+                    start_time_unix_nano=draw(_time),
+                    time_unix_nano=draw(_time),
+                    value=draw(_number),
+                    exemplars=draw(_exemplars()),
+                )
+            )
     data: Any
     if kind == "gauge":
         data = Gauge(data_points=points)
@@ -91,9 +105,12 @@ def _metrics_data(draw: Any) -> MetricsData:
     resource = Resource(draw(_attributes), schema_url=draw(st.sampled_from(["", "https://s/1"])))
     scopes = []
     for i in range(draw(st.integers(0, 3))):
-        scope = InstrumentationScope(f"scope{i}", draw(st.one_of(st.none(), _text)),
-                                     draw(st.sampled_from(["", "https://s/2"])),
-                                     draw(st.one_of(st.none(), _attributes)))
+        scope = InstrumentationScope(
+            f"scope{i}",
+            draw(st.one_of(st.none(), _text)),
+            draw(st.sampled_from(["", "https://s/2"])),
+            draw(st.one_of(st.none(), _attributes)),
+        )
         scopes.append(ScopeMetrics(scope=scope, metrics=draw(st.lists(_metric(), max_size=3)), schema_url=""))
     return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=scopes, schema_url="")])
 
@@ -108,14 +125,24 @@ def test_bytes_equal_the_sdk_encoder(data: MetricsData) -> None:
 
 def _counters(n: int) -> MetricsData:
     points = [
-        NumberDataPoint(attributes={"peer": f"node-{i:06d}", "direction": "in"}, start_time_unix_nano=1,
-                        time_unix_nano=2, value=i, exemplars=[])
+        NumberDataPoint(
+            attributes={"peer": f"node-{i:06d}", "direction": "in"},
+            start_time_unix_nano=1,
+            time_unix_nano=2,
+            value=i,
+            exemplars=[],
+        )
         for i in range(n)
     ]
     metrics = [
-        Metric(name=f"m{j}", description="d", unit="1",
-               data=Sum(data_points=points[j::4], aggregation_temporality=AggregationTemporality.CUMULATIVE,
-                        is_monotonic=True))
+        Metric(
+            name=f"m{j}",
+            description="d",
+            unit="1",
+            data=Sum(
+                data_points=points[j::4], aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True
+            ),
+        )
         for j in range(4)
     ]
     scope = ScopeMetrics(scope=InstrumentationScope("s", "1"), metrics=metrics, schema_url="")
@@ -144,11 +171,15 @@ def test_large_export_splits_under_the_budget_and_loses_nothing() -> None:
 
 
 def test_a_bad_attribute_is_left_out_not_the_push() -> None:
-    point = NumberDataPoint(attributes={"ok": "1", "bad": object()}, start_time_unix_nano=1, time_unix_nano=2,
-                            value=3, exemplars=[])
-    metric = Metric(name="m", description="", unit="",
-                    data=Sum(data_points=[point], aggregation_temporality=AggregationTemporality.CUMULATIVE,
-                             is_monotonic=True))
+    point = NumberDataPoint(
+        attributes={"ok": "1", "bad": object()}, start_time_unix_nano=1, time_unix_nano=2, value=3, exemplars=[]
+    )
+    metric = Metric(
+        name="m",
+        description="",
+        unit="",
+        data=Sum(data_points=[point], aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True),
+    )
     data = MetricsData([ResourceMetrics(Resource({}), [ScopeMetrics(InstrumentationScope("s"), [metric], "")], "")])
     (body,) = encode_metrics_data(data)
     (rm,) = ExportMetricsServiceRequest.FromString(body).resource_metrics
@@ -157,10 +188,10 @@ def test_a_bad_attribute_is_left_out_not_the_push() -> None:
 
 
 def test_lone_surrogates_are_escaped_as_valid_utf8() -> None:
-    point = NumberDataPoint(attributes={"file": "caf\udce9.txt"}, start_time_unix_nano=1, time_unix_nano=2,
-                            value=1, exemplars=[])
-    metric = Metric(name="m", description="", unit="",
-                    data=Gauge(data_points=[point]))
+    point = NumberDataPoint(
+        attributes={"file": "caf\udce9.txt"}, start_time_unix_nano=1, time_unix_nano=2, value=1, exemplars=[]
+    )
+    metric = Metric(name="m", description="", unit="", data=Gauge(data_points=[point]))
     data = MetricsData([ResourceMetrics(Resource({}), [ScopeMetrics(InstrumentationScope("s"), [metric], "")], "")])
     (body,) = encode_metrics_data(data)
     (rm,) = ExportMetricsServiceRequest.FromString(body).resource_metrics
@@ -174,8 +205,7 @@ def test_exponential_histograms_equal_the_sdk_encoder() -> None:
 
     reader = InMemoryMetricReader()
     view = View(instrument_name="h", aggregation=ExponentialBucketHistogramAggregation())
-    provider = MeterProvider([reader], views=[view],
-                             shutdown_on_exit=False)
+    provider = MeterProvider([reader], views=[view], shutdown_on_exit=False)
     histogram = provider.get_meter("m").create_histogram("h")
     counter = provider.get_meter("m").create_counter("c")
     for i in range(200):

@@ -22,13 +22,21 @@ from tests.conftest import Rotel
 
 def _data(n: int) -> MetricsData:
     points = [
-        NumberDataPoint(attributes={"peer": f"node-{i:06d}"}, start_time_unix_nano=1_700_000_000_000_000_000,
-                        time_unix_nano=1_700_000_001_000_000_000, value=i + 1, exemplars=[])
+        NumberDataPoint(
+            attributes={"peer": f"node-{i:06d}"},
+            start_time_unix_nano=1_700_000_000_000_000_000,
+            time_unix_nano=1_700_000_001_000_000_000,
+            value=i + 1,
+            exemplars=[],
+        )
         for i in range(n)
     ]
-    metric = Metric(name="direct.sent", description="d", unit="{item}",
-                    data=Sum(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE,
-                             is_monotonic=True))
+    metric = Metric(
+        name="direct.sent",
+        description="d",
+        unit="{item}",
+        data=Sum(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True),
+    )
     scope = ScopeMetrics(scope=InstrumentationScope("direct-test", "1"), metrics=[metric], schema_url="")
     return MetricsData([ResourceMetrics(Resource({"service.name": "direct"}), [scope], "")])
 
@@ -41,8 +49,9 @@ def _endpoint(rotel: Rotel, protocol: str) -> str:
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 @pytest.mark.parametrize("compression", [None, "gzip"])
 def test_collector_receives_what_was_exported(rotel: Rotel, protocol: str, compression: str | None) -> None:
-    exporter = DirectMetricExporter(build_transport(protocol, _endpoint(rotel, protocol), {"x-tenant": "t1"},
-                                                    compression=compression))
+    exporter = DirectMetricExporter(
+        build_transport(protocol, _endpoint(rotel, protocol), {"x-tenant": "t1"}, compression=compression)
+    )
     try:
         assert exporter.export(_data(3)) == MetricExportResult.SUCCESS
     finally:
@@ -55,8 +64,7 @@ def test_collector_receives_what_was_exported(rotel: Rotel, protocol: str, compr
 @pytest.mark.rotel
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_export_over_the_budget_is_cut_into_requests(rotel: Rotel, protocol: str) -> None:
-    exporter = DirectMetricExporter(build_transport(protocol, _endpoint(rotel, protocol), {}),
-                                    max_request_bytes=20_000)
+    exporter = DirectMetricExporter(build_transport(protocol, _endpoint(rotel, protocol), {}), max_request_bytes=20_000)
     try:
         assert exporter.export(_data(2_000)) == MetricExportResult.SUCCESS
         assert exporter.requests_sent >= 4
@@ -80,8 +88,9 @@ def test_unreachable_collector_fails_within_the_timeout() -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()  # accepts the connection, never answers
         port = s.getsockname()[1]
-        exporter = DirectMetricExporter(build_transport("http/protobuf", f"http://127.0.0.1:{port}/v1/metrics", {}),
-                                        timeout=0.5)
+        exporter = DirectMetricExporter(
+            build_transport("http/protobuf", f"http://127.0.0.1:{port}/v1/metrics", {}), timeout=0.5
+        )
         began = time.monotonic()
         with pytest.raises(OSError):
             exporter.export(_data(1))

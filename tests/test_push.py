@@ -23,8 +23,9 @@ def test_push_reaches_rotel(rotel: Rotel, protocol: str) -> None:
     )
     try:
         guard.meter("app").create_counter("orders.placed", unit="{order}").add(7, {"region": "eu"})
-        handle = guard.bridge.instrument("jobs.latency", "histogram", "s", "Job latency", ("queue",),
-                                         (0.1, 1.0)).bind("fast")
+        handle = guard.bridge.instrument("jobs.latency", "histogram", "s", "Job latency", ("queue",), (0.1, 1.0)).bind(
+            "fast"
+        )
         handle.record(0.05)
         handle.record(0.5)
         with guard.tracer("app").start_as_current_span("checkout"):
@@ -48,8 +49,13 @@ def test_push_reaches_rotel(rotel: Rotel, protocol: str) -> None:
 
 
 def test_exponential_histograms_only_on_the_otlp_reader(rotel: Rotel) -> None:
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=rotel.grpc_endpoint, export_interval=0.2,
-                          otlp_histogram_aggregation="base2_exponential_bucket_histogram", set_global=False)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=0.2,
+        otlp_histogram_aggregation="base2_exponential_bucket_histogram",
+        set_global=False,
+    )
     try:
         guard.meter("app").create_histogram("upload.size", unit="By").record(1234.0)
         handle = guard.bridge.instrument("jobs.latency", "histogram", "s", "", ("queue",), (0.1, 1.0)).bind("q")

@@ -49,8 +49,9 @@ print("FLUSHED", guard.shutdown())
 def test_fastapi_snippet_serves_each_family_once() -> None:
     code = _python_block("app = FastAPI(") + _DRIVE_FASTAPI
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSVC_"))}
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
     assert out == {"DUPLICATES": "[]", "BUILTIN": "None", "CLASSIC": "True", "FLUSHED": "True"}, proc.stdout

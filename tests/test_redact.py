@@ -49,8 +49,14 @@ def test_endpoint_credentials_never_shown(caplog: pytest.LogCaptureFixture, monk
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")  # ms: each failed push ends (and is recorded) quickly
     caplog.set_level(logging.DEBUG)
     endpoint = ENDPOINT.format(port=free_port())  # nothing listens there
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=endpoint, otlp_protocol="http/protobuf",
-                          set_global=False, shutdown_timeout=1, export_interval=60)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=endpoint,
+        otlp_protocol="http/protobuf",
+        set_global=False,
+        shutdown_timeout=1,
+        export_interval=60,
+    )
     try:
         guard.counter("c").bind().add(1)
         assert guard.force_flush(1.0) is False  # nothing listens: the push fails and is logged
@@ -98,9 +104,18 @@ def test_config_error_redacts_endpoint_credentials() -> None:
 def test_otelsvc_check_redacts_endpoint_credentials() -> None:
     """``python -m otelsvc check`` as users run it, the endpoint from the environment."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSVC_"))}
-    env = {**clean, "OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT.format(port=free_port()), "OTELSVC_PROMETHEUS": "off",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
-    proc = subprocess.run([sys.executable, "-m", "otelsvc", "check", "--timeout", "1"], capture_output=True,
-                          text=True, timeout=60, env=env)
+    env = {
+        **clean,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT.format(port=free_port()),
+        "OTELSVC_PROMETHEUS": "off",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "otelsvc", "check", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert "otlp metrics: http://<redacted>@127.0.0.1:" in proc.stdout, proc.stdout
     _assert_clean(proc.stdout + proc.stderr)

@@ -24,8 +24,21 @@ from otelsvc._sanitize import escape_text, unescape_text
 
 FSDECODED = os.fsdecode(b"caf\xe9.txt")
 TRICKY = [
-    "", "plain", "caf\u00e9", FSDECODED, "caf\\udce9.txt", "caf\\\\udce9.txt", "\\", "\\\\udce9", "\ud800",
-    "\udfff\ud800", "\ud83d\ude00", "a\\ud7ff", "\\uDCE9", 'quote"d\nnew\\line' + FSDECODED, "\\u0041",
+    "",
+    "plain",
+    "caf\u00e9",
+    FSDECODED,
+    "caf\\udce9.txt",
+    "caf\\\\udce9.txt",
+    "\\",
+    "\\\\udce9",
+    "\ud800",
+    "\udfff\ud800",
+    "\ud83d\ude00",
+    "a\\ud7ff",
+    "\\uDCE9",
+    'quote"d\nnew\\line' + FSDECODED,
+    "\\u0041",
 ]
 
 
@@ -58,8 +71,10 @@ def test_different_strings_never_escape_to_the_same_text() -> None:
 @pytest.fixture
 def guard() -> Iterator[tuple[ProviderGuard, InMemoryMetricReader]]:
     reader = InMemoryMetricReader()
-    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False},
-                                    env={}), extra_readers=[reader])
+    g = ProviderGuard(
+        load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}, env={}),
+        extra_readers=[reader],
+    )
     yield g, reader
     g.shutdown()
 
@@ -128,8 +143,9 @@ def test_one_metric_that_cannot_render_is_left_out_of_the_scrape(
 
 
 def test_rotel_receives_undecodable_labels_escaped(rotel: Rotel) -> None:
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=rotel.grpc_endpoint, export_interval=0.2,
-                          set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        prometheus=None, otlp_endpoint=rotel.grpc_endpoint, export_interval=0.2, set_global=False, runtime_metrics=False
+    )
     try:
         guard.bridge.instrument("esc.handle", "counter", "", "", ("file",)).bind(FSDECODED).add(1)
         guard.meter("user").create_counter("esc.sdk").add(1, {"file": FSDECODED})

@@ -26,8 +26,7 @@ def test_promtool_accepts_the_exposition(promtool: Callable[[bytes], Any]) -> No
 
 
 def test_real_prometheus_scrapes_the_guard(prometheus_factory: Callable[..., Any]) -> None:
-    guard = otelsvc.start(service_name="scraped", prometheus="127.0.0.1:0", metrics_token="s3cret",
-                          set_global=False)
+    guard = otelsvc.start(service_name="scraped", prometheus="127.0.0.1:0", metrics_token="s3cret", set_global=False)
     try:
         guard.meter("app").create_counter("orders.placed").add(5, {"region": "eu"})
         host, port = guard.prometheus_address  # type: ignore[misc]

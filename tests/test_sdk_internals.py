@@ -60,8 +60,11 @@ def _points(batches: list[MetricsData]) -> list[tuple[Any, ...]]:
                 for metric in sm.metrics:
                     temporality = getattr(metric.data, "aggregation_temporality", None)
                     for p in metric.data.data_points:
-                        value: Any = ((p.count, p.sum, tuple(p.bucket_counts), p.min, p.max)
-                                      if isinstance(p, HistogramDataPoint) else p.value)
+                        value: Any = (
+                            (p.count, p.sum, tuple(p.bucket_counts), p.min, p.max)
+                            if isinstance(p, HistogramDataPoint)
+                            else p.value
+                        )
                         out.append((sm.scope.name, metric.name, temporality, sorted(p.attributes.items()), value))
     return sorted(out, key=repr)
 
@@ -71,9 +74,16 @@ def _run(monkeypatch: pytest.MonkeyPatch, temporality: str) -> tuple[str, list[t
     captured = Captured()
     monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *a, **k: captured)
     settings = load_settings(
-        {"prometheus": "127.0.0.1:0", "builtin_server": False, "otlp_endpoint": "http://127.0.0.1:9",
-         "export_interval": 3600, "runtime_metrics": False, "set_global": False, "service_name": "fb",
-         "resource_attributes": {"service.instance.id": "fixed"}},
+        {
+            "prometheus": "127.0.0.1:0",
+            "builtin_server": False,
+            "otlp_endpoint": "http://127.0.0.1:9",
+            "export_interval": 3600,
+            "runtime_metrics": False,
+            "set_global": False,
+            "service_name": "fb",
+            "resource_attributes": {"service.instance.id": "fixed"},
+        },
         env={"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality},
     )
     guard = ProviderGuard(settings)
@@ -164,8 +174,12 @@ def test_forked_child_never_repeats_the_parents_counts(
     """In-process stand-in for the child (the real fork runs in tests/reliability/test_fork.py)."""
     for internal in broken:
         monkeypatch.setitem(_sdk_internals._CHECKS, internal, _raise)
-    guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "builtin_server": False, "set_global": False,
-                                         "runtime_metrics": False}, env={}))
+    guard = ProviderGuard(
+        load_settings(
+            {"prometheus": "127.0.0.1:0", "builtin_server": False, "set_global": False, "runtime_metrics": False},
+            env={},
+        )
+    )
     try:
         handle = guard.counter("jobs", labels=("q",)).bind("a")
         sdk_counter = guard.meter("app").create_counter("orders")
@@ -206,10 +220,15 @@ def test_a_cardinality_limit_the_sdk_cannot_enforce_is_a_config_error(monkeypatc
     guard.shutdown()
 
 
-def test_a_child_whose_reset_fails_exports_nothing(monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
-    guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "builtin_server": False, "set_global": False,
-                                         "runtime_metrics": False}, env={}))
+def test_a_child_whose_reset_fails_exports_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    guard = ProviderGuard(
+        load_settings(
+            {"prometheus": "127.0.0.1:0", "builtin_server": False, "set_global": False, "runtime_metrics": False},
+            env={},
+        )
+    )
     try:
         guard.counter("jobs").bind().add(5)
 
@@ -237,8 +256,12 @@ def test_without_the_tracer_resource_internal_child_spans_carry_the_childs_id(
     monkeypatch.setattr(_spans_push, "build_span_exporter", lambda sig: exported)
     monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *a, **k: Captured())
     monkeypatch.setitem(_sdk_internals._CHECKS, "tracer_resource", _raise)
-    guard = ProviderGuard(load_settings({"prometheus": None, "otlp_endpoint": "http://127.0.0.1:9",
-                                         "set_global": False, "runtime_metrics": False}, env={}))
+    guard = ProviderGuard(
+        load_settings(
+            {"prometheus": None, "otlp_endpoint": "http://127.0.0.1:9", "set_global": False, "runtime_metrics": False},
+            env={},
+        )
+    )
     try:
         tracer = guard.tracer("app")  # made before the fork: the SDK keeps the parent's resource in it
         guard._after_fork_in_child()

@@ -65,8 +65,9 @@ def silent_listener() -> Iterator[int]:
 
 
 def _run(endpoint: str, protocol: str) -> tuple[bool, float, bool, float, float, str]:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, endpoint, protocol], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, endpoint, protocol], capture_output=True, text=True, timeout=60
+    )
     exited_at = time.time()
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT"))
@@ -109,8 +110,13 @@ def test_health_says_shutting_down_from_the_first_moment(silent_listener: int) -
 
     import otelsvc
 
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=f"http://127.0.0.1:{silent_listener}",
-                          export_interval=60, shutdown_timeout=2, set_global=False)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=f"http://127.0.0.1:{silent_listener}",
+        export_interval=60,
+        shutdown_timeout=2,
+        set_global=False,
+    )
     guard.meter("m").create_counter("c").add(1)
     url = guard.prometheus_url.replace("/metrics", "/health")  # type: ignore[union-attr]
     done = threading.Event()
@@ -129,8 +135,13 @@ def test_health_says_shutting_down_from_the_first_moment(silent_listener: int) -
 def test_force_flush_is_bounded_against_a_silent_collector(silent_listener: int) -> None:
     import otelsvc
 
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=f"http://127.0.0.1:{silent_listener}",
-                          export_interval=60, shutdown_timeout=1, set_global=False)
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint=f"http://127.0.0.1:{silent_listener}",
+        export_interval=60,
+        shutdown_timeout=1,
+        set_global=False,
+    )
     try:
         guard.meter("m").create_counter("c").add(1)
         t0 = time.monotonic()
@@ -170,8 +181,14 @@ def test_a_final_export_that_fails_in_time_is_logged_once_even_deep_in_a_failure
     from otelsvc._export import metrics_push as _metrics_push
 
     monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *args: _FakeMetricExporter(result))
-    guard = otelsvc.start(prometheus=None, otlp_endpoint="http://127.0.0.1:9", export_interval=60,
-                          shutdown_timeout=5, set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint="http://127.0.0.1:9",
+        export_interval=60,
+        shutdown_timeout=5,
+        set_global=False,
+        runtime_metrics=False,
+    )
     guard.meter("m").create_counter("c").add(1)
     for _ in range(3):
         guard.force_flush(timeout=5)

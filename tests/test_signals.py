@@ -20,8 +20,12 @@ time.sleep(60)
 
 
 def _start(rotel: Rotel, mode: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, rotel.grpc_endpoint, mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, rotel.grpc_endpoint, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "READY"
     return proc

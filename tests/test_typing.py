@@ -11,6 +11,8 @@ def test_typing_fixture_passes_mypy_strict() -> None:
     fixture = Path(__file__).parent / "typing" / "api_usage.py"
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent", str(fixture)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -50,16 +50,25 @@ def _attributes_key(attributes: Any) -> tuple[tuple[str, Any], ...]:
 def _merge_points(old: Any, new: Any) -> Any:
     """``old`` and ``new`` (the same series, old first) as one point covering both intervals."""
     if isinstance(new, NumberDataPoint):
-        return NumberDataPoint(attributes=new.attributes, start_time_unix_nano=old.start_time_unix_nano,
-                               time_unix_nano=new.time_unix_nano, value=old.value + new.value,
-                               exemplars=new.exemplars)
+        return NumberDataPoint(
+            attributes=new.attributes,
+            start_time_unix_nano=old.start_time_unix_nano,
+            time_unix_nano=new.time_unix_nano,
+            value=old.value + new.value,
+            exemplars=new.exemplars,
+        )
     if tuple(old.explicit_bounds) != tuple(new.explicit_bounds):
         return new  # the buckets changed (a new View): the older interval cannot be added in
     return HistogramDataPoint(
-        attributes=new.attributes, start_time_unix_nano=old.start_time_unix_nano,
-        time_unix_nano=new.time_unix_nano, count=old.count + new.count, sum=old.sum + new.sum,
+        attributes=new.attributes,
+        start_time_unix_nano=old.start_time_unix_nano,
+        time_unix_nano=new.time_unix_nano,
+        count=old.count + new.count,
+        sum=old.sum + new.sum,
         bucket_counts=[a + b for a, b in zip(old.bucket_counts, new.bucket_counts, strict=False)],
-        explicit_bounds=new.explicit_bounds, min=min(old.min, new.min), max=max(old.max, new.max),
+        explicit_bounds=new.explicit_bounds,
+        min=min(old.min, new.min),
+        max=max(old.max, new.max),
         exemplars=new.exemplars,
     )
 
@@ -67,8 +76,9 @@ def _merge_points(old: Any, new: Any) -> Any:
 def _with_points(metric: Metric, points: list[Any]) -> Metric:
     data: Any = metric.data
     if isinstance(data, Sum):
-        data = Sum(data_points=points, aggregation_temporality=data.aggregation_temporality,
-                   is_monotonic=data.is_monotonic)
+        data = Sum(
+            data_points=points, aggregation_temporality=data.aggregation_temporality, is_monotonic=data.is_monotonic
+        )
     else:
         data = Histogram(data_points=points, aggregation_temporality=data.aggregation_temporality)
     return Metric(name=metric.name, description=metric.description, unit=metric.unit, data=data)
@@ -83,8 +93,9 @@ class DeltaCarryOver(MetricExporter):
     """The push exporter, keeping the delta points of a failed export for the next one."""
 
     def __init__(self, inner: MetricExporter, max_points: int = 200_000) -> None:
-        super().__init__(preferred_temporality=inner._preferred_temporality,
-                         preferred_aggregation=inner._preferred_aggregation)
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation
+        )
         self.inner = inner
         self.max_points = max_points
         self.dropped_points = 0
@@ -131,14 +142,17 @@ class DeltaCarryOver(MetricExporter):
                 scopes.append(ScopeMetrics(scope=scope, metrics=self._take(pending, rm.resource, scope), schema_url=""))
             resources.append(ResourceMetrics(resource=rm.resource, scope_metrics=scopes, schema_url=rm.schema_url))
         for resource in {key[0] for key in pending}:
-            scopes = [ScopeMetrics(scope=scope, metrics=self._take(pending, resource, scope), schema_url="")
-                      for scope in {key[1] for key in pending if key[0] == resource}]
+            scopes = [
+                ScopeMetrics(scope=scope, metrics=self._take(pending, resource, scope), schema_url="")
+                for scope in {key[1] for key in pending if key[0] == resource}
+            ]
             resources.append(ResourceMetrics(resource=resource, scope_metrics=scopes, schema_url=""))
         return MetricsData(resource_metrics=resources)
 
     @staticmethod
-    def _take(pending: dict[_MetricKey, tuple[Metric, dict[Any, Any]]], resource: Resource,
-              scope: InstrumentationScope) -> list[Metric]:
+    def _take(
+        pending: dict[_MetricKey, tuple[Metric, dict[Any, Any]]], resource: Resource, scope: InstrumentationScope
+    ) -> list[Metric]:
         """The kept metrics of one resource and scope that the new collection did not have."""
         keys = [key for key in pending if key[0] == resource and key[1] == scope]
         out = []
@@ -175,8 +189,9 @@ class DeltaCarryOver(MetricExporter):
     def _drop(self, over: int) -> None:
         """Past ``max_points`` the newest series wait no longer (counted, logged once)."""
         if not self.dropped_points:
-            logger.warning("otelsvc: more than %d delta points waiting for the collector; dropping the rest",
-                           self.max_points)
+            logger.warning(
+                "otelsvc: more than %d delta points waiting for the collector; dropping the rest", self.max_points
+            )
         for key in reversed(list(self._pending)):
             _metric, points = self._pending[key]
             while points and over > 0:

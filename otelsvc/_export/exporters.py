@@ -36,8 +36,17 @@ from otelsvc._sdk_env import otlp_variables_hidden
 from otelsvc._sdk_internals import instrument_classes
 from otelsvc._serving.health import ExporterHealth
 
-__all__ = ["BufferedPushProxy", "MetricPushProxy", "SpanPushProxy", "build_log_exporter", "build_metric_exporter",
-           "build_span_exporter", "histogram_aggregation", "log_push_proxy", "temporalities"]
+__all__ = [
+    "BufferedPushProxy",
+    "MetricPushProxy",
+    "SpanPushProxy",
+    "build_log_exporter",
+    "build_metric_exporter",
+    "build_span_exporter",
+    "histogram_aggregation",
+    "log_push_proxy",
+    "temporalities",
+]
 
 _REMIND_EVERY = 300.0
 _D = AggregationTemporality.DELTA
@@ -74,6 +83,7 @@ def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
     # Settings consumed explicitly (the SDK would otherwise consult the variables itself).
     kwargs["insecure"] = sig.insecure if sig.insecure is not None else sig.endpoint.startswith("http://")
     if sig.certificate or sig.client_key:
+
         def read(path: str | None) -> bytes | None:
             if path is None:
                 return None
@@ -163,8 +173,9 @@ class _Outcomes:
     def ok(self) -> None:
         streak = self.health.success()
         if streak:
-            logger.info("otelsvc: %s to %s recovered after %d failed exports", self.component,
-                        self.health.endpoint, streak)
+            logger.info(
+                "otelsvc: %s to %s recovered after %d failed exports", self.component, self.health.endpoint, streak
+            )
 
     def failed(self, error: str) -> None:
         error = redact_text(error)
@@ -174,7 +185,10 @@ class _Outcomes:
             self._last_log = now
             logger.warning(
                 "otelsvc: %s to %s failed (%s); %d failure(s) in a row, retrying at each interval",
-                self.component, self.health.endpoint, error, streak,
+                self.component,
+                self.health.endpoint,
+                error,
+                streak,
             )
 
 
@@ -396,8 +410,14 @@ class SpanPushProxy(BufferedPushProxy, SpanExporter):
     SUCCESS = SpanExportResult.SUCCESS
     FAILURE = SpanExportResult.FAILURE
 
-    def __init__(self, factory: Callable[[], SpanExporter], component: str, health: ExporterHealth,
-                 buffer_size: int, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], SpanExporter],
+        component: str,
+        health: ExporterHealth,
+        buffer_size: int,
+        retry_delay: float = 1.0,
+    ) -> None:
         super().__init__(factory, component, health, buffer_size, retry_delay)
         self.resource: Resource | None = None  # set in a forked child whose TracerProvider kept the old one
 
@@ -405,8 +425,9 @@ class SpanPushProxy(BufferedPushProxy, SpanExporter):
         return self._inner.export(batch if self.resource is None else _with_resource(batch, self.resource))
 
 
-def log_push_proxy(factory: Callable[[], Any], component: str, health: ExporterHealth, buffer_size: int,
-                   retry_delay: float = 1.0) -> BufferedPushProxy:
+def log_push_proxy(
+    factory: Callable[[], Any], component: str, health: ExporterHealth, buffer_size: int, retry_delay: float = 1.0
+) -> BufferedPushProxy:
     """The OTLP log record exporter behind the retry buffer (a LogRecordExporter of the installed SDK)."""
     from otelsvc._sdk_internals import logs_sdk
 
@@ -437,9 +458,17 @@ def _with_resource(spans: Sequence[ReadableSpan], resource: Resource) -> list[Re
     """Copies of ``spans`` under ``resource`` (the public-API path when the SDK's resource cannot be replaced)."""
     return [
         ReadableSpan(
-            name=span.name, context=span.context, parent=span.parent, resource=span.resource.merge(resource),
-            attributes=span.attributes, events=span.events, links=span.links, kind=span.kind,
-            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource.merge(resource),
+            attributes=span.attributes,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
         for span in spans

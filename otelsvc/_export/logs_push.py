@@ -32,8 +32,13 @@ class LogsPush:
         self._settings = settings
         self.component = f"log export (OTLP {sig.protocol})"
         self.health = ExporterHealth(self.signal, sig.endpoint)
-        self.proxy = log_push_proxy(lambda: build_log_exporter(sig), self.component, self.health,
-                                    settings.log_buffer_size, retry_delay=settings.blrp_schedule_delay)
+        self.proxy = log_push_proxy(
+            lambda: build_log_exporter(sig),
+            self.component,
+            self.health,
+            settings.log_buffer_size,
+            retry_delay=settings.blrp_schedule_delay,
+        )
 
     def metric_readers(self) -> Sequence[MetricReader]:
         return ()
@@ -58,7 +63,9 @@ class LogsPush:
             return [Observation(self.health.dropped)]
 
         meter_provider.get_meter("otelsvc", __version__).create_observable_counter(
-            "otelsvc.logs.dropped", [observe], unit="{record}",
+            "otelsvc.logs.dropped",
+            [observe],
+            unit="{record}",
             description="Log records dropped because the collector was away longer than the retry buffer holds",
         )
 

@@ -28,8 +28,10 @@ class PushReader(BridgedReader, PeriodicExportingMetricReader):
 def kind_temporalities(preference: str) -> dict[str, AggregationTemporality]:
     """The temporality each handle kind is pushed with, for an OTLP temporality preference."""
     delta = preference in ("delta", "lowmemory")
-    return {kind: AggregationTemporality.DELTA if delta and kind in DELTA_KINDS else AggregationTemporality.CUMULATIVE
-            for kind in KINDS}
+    return {
+        kind: AggregationTemporality.DELTA if delta and kind in DELTA_KINDS else AggregationTemporality.CUMULATIVE
+        for kind in KINDS
+    }
 
 
 class MetricsPush:

@@ -211,24 +211,36 @@ def encode_metric(metric: Metric) -> EncodedMetric:
     data = metric.data
     if isinstance(data, Gauge):
         points = [
-            encode_number_point(encode_attributes(b"\x3a", p.attributes), 0, p.time_unix_nano, p.value,
-                                _exemplars(b"\x2a", p.exemplars))
+            encode_number_point(
+                encode_attributes(b"\x3a", p.attributes), 0, p.time_unix_nano, p.value, _exemplars(b"\x2a", p.exemplars)
+            )
             for p in data.data_points
         ]
         return EncodedMetric(_metric_head(metric), "gauge", points)
     if isinstance(data, Sum):
         points = [
-            encode_number_point(encode_attributes(b"\x3a", p.attributes), p.start_time_unix_nano,
-                                p.time_unix_nano, p.value, _exemplars(b"\x2a", p.exemplars))
+            encode_number_point(
+                encode_attributes(b"\x3a", p.attributes),
+                p.start_time_unix_nano,
+                p.time_unix_nano,
+                p.value,
+                _exemplars(b"\x2a", p.exemplars),
+            )
             for p in data.data_points
         ]
-        return EncodedMetric(_metric_head(metric), "sum", points, int(data.aggregation_temporality),
-                             data.is_monotonic)
+        return EncodedMetric(_metric_head(metric), "sum", points, int(data.aggregation_temporality), data.is_monotonic)
     if isinstance(data, Histogram):
         points = [
             encode_histogram_point(
-                encode_attributes(b"\x4a", p.attributes), p.start_time_unix_nano, p.time_unix_nano, p.count,
-                p.sum, p.bucket_counts, encode_bounds(p.explicit_bounds), p.min, p.max,
+                encode_attributes(b"\x4a", p.attributes),
+                p.start_time_unix_nano,
+                p.time_unix_nano,
+                p.count,
+                p.sum,
+                p.bucket_counts,
+                encode_bounds(p.explicit_bounds),
+                p.min,
+                p.max,
                 _exemplars(b"\x42", p.exemplars),
             )
             for p in data.data_points
@@ -352,8 +364,11 @@ def encode_metrics_data(data: MetricsData, max_bytes: int | None = None) -> list
     budget = max_bytes if max_bytes is not None else 1 << 62
     for rm in data.resource_metrics:
         scopes = [
-            (encode_scope(sm.scope), (sm.scope.schema_url if sm.scope is not None else "") or "",
-             [encode_metric(m) for m in sm.metrics])
+            (
+                encode_scope(sm.scope),
+                (sm.scope.schema_url if sm.scope is not None else "") or "",
+                [encode_metric(m) for m in sm.metrics],
+            )
             for sm in rm.scope_metrics
         ]
         out.extend(encode_requests(encode_resource(rm.resource), rm.resource.schema_url or "", scopes, budget))

@@ -37,8 +37,16 @@ class Transport:
 
 
 class _GrpcTransport(Transport):
-    def __init__(self, endpoint: str, headers: Mapping[str, str], compression: str | None, insecure: bool | None,
-                 certificate: str | None, client_key: str | None, client_certificate: str | None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        headers: Mapping[str, str],
+        compression: str | None,
+        insecure: bool | None,
+        certificate: str | None,
+        client_key: str | None,
+        client_certificate: str | None,
+    ) -> None:
         import grpc  # type: ignore[import-untyped]
 
         parsed = urlparse(endpoint)
@@ -48,6 +56,7 @@ class _GrpcTransport(Transport):
             secure = True
         options = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
         if secure:
+
             def read(path: str | None) -> bytes | None:
                 if path is None:
                     return None
@@ -70,8 +79,15 @@ class _GrpcTransport(Transport):
 
 
 class _HttpTransport(Transport):
-    def __init__(self, endpoint: str, headers: Mapping[str, str], compression: str | None,
-                 certificate: str | None, client_key: str | None, client_certificate: str | None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        headers: Mapping[str, str],
+        compression: str | None,
+        certificate: str | None,
+        client_key: str | None,
+        client_certificate: str | None,
+    ) -> None:
         import requests
 
         self._url = endpoint
@@ -88,8 +104,9 @@ class _HttpTransport(Transport):
             body = gzip.compress(body, compresslevel=6)
         elif self._compression == "deflate":
             body = zlib.compress(body)
-        response = self._session.post(self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify,
-                                      cert=self._cert)
+        response = self._session.post(
+            self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify, cert=self._cert
+        )
         if not 200 <= response.status_code < 300:
             raise OSError(f"HTTP {response.status_code} from the collector")
 
@@ -97,13 +114,19 @@ class _HttpTransport(Transport):
         self._session.close()
 
 
-def build_transport(protocol: str, endpoint: str, headers: Mapping[str, str], compression: str | None = None,
-                    insecure: bool | None = None, certificate: str | None = None, client_key: str | None = None,
-                    client_certificate: str | None = None) -> Transport:
+def build_transport(
+    protocol: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    compression: str | None = None,
+    insecure: bool | None = None,
+    certificate: str | None = None,
+    client_key: str | None = None,
+    client_certificate: str | None = None,
+) -> Transport:
     """A transport for ``protocol`` ("grpc" or "http/protobuf"); ``endpoint`` is the full URL for HTTP."""
     if protocol == "grpc":
-        return _GrpcTransport(endpoint, headers, compression, insecure, certificate, client_key,
-                              client_certificate)
+        return _GrpcTransport(endpoint, headers, compression, insecure, certificate, client_key, client_certificate)
     return _HttpTransport(endpoint, headers, compression, certificate, client_key, client_certificate)
 
 

@@ -33,8 +33,13 @@ class SpansPush:
         self._settings = settings
         self.component = f"span export (OTLP {sig.protocol})"
         self.health = ExporterHealth(self.signal, sig.endpoint)
-        self.proxy = SpanPushProxy(lambda: build_span_exporter(sig), self.component, self.health,
-                                   settings.span_buffer_size, retry_delay=settings.bsp_schedule_delay)
+        self.proxy = SpanPushProxy(
+            lambda: build_span_exporter(sig),
+            self.component,
+            self.health,
+            settings.span_buffer_size,
+            retry_delay=settings.bsp_schedule_delay,
+        )
 
     def metric_readers(self) -> Sequence[MetricReader]:
         return ()
@@ -55,7 +60,9 @@ class SpansPush:
             return [Observation(self.health.dropped)]
 
         meter_provider.get_meter("otelsvc", __version__).create_observable_counter(
-            "otelsvc.spans.dropped", [observe], unit="{span}",
+            "otelsvc.spans.dropped",
+            [observe],
+            unit="{span}",
             description="Spans dropped because the collector was away longer than the retry buffer holds",
         )
 

@@ -98,7 +98,10 @@ class Aggregate:
             self._conflicts.add((key, what))
             _log.error(
                 "otelsvc: workers declare metric %r differently (%s unit=%r vs %s); the scrape keeps the first",
-                key[2], have[0], have[1], what,
+                key[2],
+                have[0],
+                have[1],
+                what,
             )
         return False
 
@@ -115,8 +118,14 @@ class Aggregate:
             self._merge_one(out, own, None, time.monotonic(), newest)
             return out
 
-    def _merge_one(self, out: dict[MetricKey, list[Any]], snapshot: Snapshot, slot: int | None, stamp: float,
-                   newest: dict[tuple[MetricKey, Any], float]) -> None:
+    def _merge_one(
+        self,
+        out: dict[MetricKey, list[Any]],
+        snapshot: Snapshot,
+        slot: int | None,
+        stamp: float,
+        newest: dict[tuple[MetricKey, Any], float],
+    ) -> None:
         label = None if slot is None else (SLOT_LABEL, str(slot))
         for key, series in snapshot.items():
             kind = series[0]
@@ -126,8 +135,11 @@ class Aggregate:
             elif not self._compatible(key, have, series):
                 continue
             points = have[4]
-            mode = "per_worker" if key[0] in PER_WORKER_SCOPES else (
-                self.gauge_modes.get(key[2], "per_worker") if kind == "gauge" else "sum")
+            mode = (
+                "per_worker"
+                if key[0] in PER_WORKER_SCOPES
+                else (self.gauge_modes.get(key[2], "per_worker") if kind == "gauge" else "sum")
+            )
             if mode == "per_worker":
                 if label is None:
                     _add_points(points, series[4], kind == "histogram")
@@ -163,8 +175,10 @@ def to_data(merged: dict[MetricKey, list[Any]], resource: Resource) -> MetricsDa
         data: Any
         if kind == "histogram":
             data = Histogram(
-                [HistogramDataPoint(dict(attrs), 0, 0, sum(counts), total, list(counts), list(bounds), 0.0, 0.0)
-                 for attrs, (counts, total) in points.items()],
+                [
+                    HistogramDataPoint(dict(attrs), 0, 0, sum(counts), total, list(counts), list(bounds), 0.0, 0.0)
+                    for attrs, (counts, total) in points.items()
+                ],
                 cumulative,
             )
         else:

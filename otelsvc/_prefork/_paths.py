@@ -98,8 +98,9 @@ def base_dir() -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ConfigError([SettingProblem(source, str(path), f"cannot use it for pre-fork sockets: "
-                                                             f"{exc.strerror or exc}")]) from None
+        raise ConfigError(
+            [SettingProblem(source, str(path), f"cannot use it for pre-fork sockets: {exc.strerror or exc}")]
+        ) from None
     if len(str(path)) > _SOCKET_PATH_MAX - 24:
         raise ConfigError([SettingProblem(source, str(path), "too long for a unix socket path")])
     return path

@@ -102,20 +102,32 @@ class Root(Role):
                 raise
             # The default location only: a service on a read-only filesystem must still start. Without
             # a hub, workers it forks push their OTLP and the scrape shows this process alone.
-            _log.warning("otelsvc: pre-fork aggregation is off (%s); set %s to a writable directory to have "
-                         "one scrape cover forked workers", exc, _paths.ENV)
+            _log.warning(
+                "otelsvc: pre-fork aggregation is off (%s); set %s to a writable directory to have "
+                "one scrape cover forked workers",
+                exc,
+                _paths.ENV,
+            )
             return
         _paths.remove_stale(base)
         me = _paths.process_id()
-        path = self._sidecar.socket if self._sidecar else base / (
-            _paths.run_name("r", guard.settings.service_name, me) + ".sock")
+        path = (
+            self._sidecar.socket
+            if self._sidecar
+            else base / (_paths.run_name("r", guard.settings.service_name, me) + ".sock")
+        )
         try:
             self.hub = Hub(path)
         except OSError as exc:
             from otelsvc._errors import ConfigError, SettingProblem
 
-            raise ConfigError([SettingProblem("prefork directory", str(path.parent),
-                                              f"cannot listen for workers there: {exc.strerror or exc}")]) from None
+            raise ConfigError(
+                [
+                    SettingProblem(
+                        "prefork directory", str(path.parent), f"cannot listen for workers there: {exc.strerror or exc}"
+                    )
+                ]
+            ) from None
         record = {
             "pid": me.pid,
             "start": me.start,
@@ -175,8 +187,11 @@ class Worker(Role):
         try:
             self.link = WorkerLink(self.path, lambda: _snapshot_of(guard), _modes)
         except OSError as exc:
-            _log.warning("otelsvc: cannot reach the pre-fork hub at %s (%s); this worker's counts are not scraped",
-                         self.path, exc.strerror or exc)
+            _log.warning(
+                "otelsvc: cannot reach the pre-fork hub at %s (%s); this worker's counts are not scraped",
+                self.path,
+                exc.strerror or exc,
+            )
 
     def close(self) -> None:
         if self.link is not None:

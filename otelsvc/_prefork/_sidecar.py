@@ -34,8 +34,13 @@ _RETRY_STALE = 5.0
 
 def spawn(settings: Settings, path: Path, master: _paths.ProcessId) -> None:
     """Start the sidecar for this run and wait until it serves; ConfigError if it cannot."""
-    proc = subprocess.Popen([sys.executable, "-m", "otelsvc._prefork._sidecar"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, start_new_session=True, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otelsvc._prefork._sidecar"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(pickle.dumps((settings, str(path), master)))
     proc.stdin.close()
@@ -48,8 +53,9 @@ def spawn(settings: Settings, path: Path, master: _paths.ProcessId) -> None:
         answer = {}
     if answer.get("ok"):
         return
-    problems = answer.get("problems") or [["prometheus", str(settings.prometheus),
-                                           "the pre-fork serving process did not start"]]
+    problems = answer.get("problems") or [
+        ["prometheus", str(settings.prometheus), "the pre-fork serving process did not start"]
+    ]
     with contextlib.suppress(OSError):
         proc.kill()
     raise ConfigError([SettingProblem(*p[:3]) for p in problems])

@@ -80,6 +80,5 @@ def collect(reader: Any, bridge: Bridge) -> Snapshot:
         else:
             first = data.resource_metrics[0]
             merged: list[ScopeMetrics] = merge_scope(first.scope_metrics, scope)
-            data = MetricsData([ResourceMetrics(first.resource, merged, first.schema_url),
-                                *data.resource_metrics[1:]])
+            data = MetricsData([ResourceMetrics(first.resource, merged, first.schema_url), *data.resource_metrics[1:]])
     return from_data(data)

@@ -42,6 +42,6 @@ class Reader:
             end = _HEADER.size + size
             if len(self._buffer) < end:
                 break
-            out.append(pickle.loads(bytes(self._buffer[_HEADER.size:end])))
+            out.append(pickle.loads(bytes(self._buffer[_HEADER.size : end])))
             del self._buffer[:end]
         return out

@@ -27,8 +27,13 @@ PUBLISH_INTERVAL = 1.0
 class WorkerLink:
     """The connection of one worker process to its hub, with the thread that answers the hub."""
 
-    def __init__(self, path: Path, snapshot: Callable[[], Snapshot], modes: Callable[[], dict[str, str]],
-                 interval: float = PUBLISH_INTERVAL) -> None:
+    def __init__(
+        self,
+        path: Path,
+        snapshot: Callable[[], Snapshot],
+        modes: Callable[[], dict[str, str]],
+        interval: float = PUBLISH_INTERVAL,
+    ) -> None:
         self.path = path
         self._snapshot = snapshot
         self._modes = modes
@@ -72,8 +77,10 @@ class WorkerLink:
                     data = self._sock.recv(65536)
                     if not data:
                         if not self._closing:
-                            _log.warning("otelsvc: the pre-fork hub at %s went away; this worker's counts "
-                                         "are no longer scraped", self.path)
+                            _log.warning(
+                                "otelsvc: the pre-fork hub at %s went away; this worker's counts are no longer scraped",
+                                self.path,
+                            )
                         return
                     pulls = [m[1] for m in reader.feed(data) if m[0] == _wire.PULL]
                     if pulls:
@@ -100,8 +107,9 @@ class WorkerLink:
                 self._sock.settimeout(timeout)
                 _wire.send(self._sock, _wire.FINAL, body)
             except Exception as exc:
-                _log.warning("otelsvc: could not hand this worker's final counts to the hub: %s: %s",
-                             type(exc).__name__, exc)
+                _log.warning(
+                    "otelsvc: could not hand this worker's final counts to the hub: %s: %s", type(exc).__name__, exc
+                )
             finally:
                 self._closing = True
                 with contextlib.suppress(OSError):

@@ -33,8 +33,16 @@ class TelemetryApp:
         if guard is not None:
             require_prometheus_reader(guard, "TelemetryApp")
         elif "prometheus" in settings and settings["prometheus"] is None:
-            raise ConfigError([SettingProblem("prometheus", "None", "TelemetryApp serves /metrics from a Prometheus "
-                                              "reader; give it an address (its own server stays off)")])
+            raise ConfigError(
+                [
+                    SettingProblem(
+                        "prometheus",
+                        "None",
+                        "TelemetryApp serves /metrics from a Prometheus "
+                        "reader; give it an address (its own server stays off)",
+                    )
+                ]
+            )
         self.guard = guard
         self._settings = {"builtin_server": False, **settings}
         self._owns = guard is None
@@ -48,12 +56,16 @@ class TelemetryApp:
         path = scope.get("path", "") or "/"
         root = scope.get("root_path", "")
         if root and path.startswith(root):
-            path = path[len(root):] or "/"
+            path = path[len(root) :] or "/"
         guard = self.guard
         if guard is None:
             body = b'{"status": "starting"}'
-            await _send(send, 503, [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
-                        body if scope.get("method") != "HEAD" else b"")
+            await _send(
+                send,
+                503,
+                [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+                body if scope.get("method") != "HEAD" else b"",
+            )
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         response = await asyncio.to_thread(guard.routes.handle, scope.get("method", "GET"), path, headers)

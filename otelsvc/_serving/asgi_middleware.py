@@ -53,11 +53,13 @@ class HttpMetricsMiddleware:
             return
         path = scope["path"]
         root = scope.get("root_path", "")
-        route_path = path[len(root):] if root and path.startswith(root) else path
+        route_path = path[len(root) :] if root and path.startswith(root) else path
         metrics = self.metrics
         app = scope.get("app")
         if metrics.excluded(route_path) or (
-            metrics.exclude_telemetry and app is not None and self.routes.telemetry_prefixes(app)
+            metrics.exclude_telemetry
+            and app is not None
+            and self.routes.telemetry_prefixes(app)
             and self.routes.is_telemetry(scope, route_path)
         ):
             await self.app(scope, receive, send)

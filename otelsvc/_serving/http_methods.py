@@ -40,6 +40,10 @@ def known_methods(environ: Mapping[str, str] | None = None) -> frozenset[str]:
         return frozenset(methods)
     if raw not in _warned:
         _warned.add(raw)
-        _log.warning("otelsvc: %s=%r is not a comma-separated list of HTTP methods; using the default %s",
-                     KNOWN_METHODS_VARIABLE, raw, ",".join(sorted(DEFAULT_KNOWN_METHODS)))
+        _log.warning(
+            "otelsvc: %s=%r is not a comma-separated list of HTTP methods; using the default %s",
+            KNOWN_METHODS_VARIABLE,
+            raw,
+            ",".join(sorted(DEFAULT_KNOWN_METHODS)),
+        )
     return DEFAULT_KNOWN_METHODS

@@ -20,9 +20,14 @@ def require_prometheus_reader(guard: ProviderGuard, app: str) -> None:
     """
     if guard.disabled or getattr(guard, "_prometheus", None) is not None:
         return
-    raise ConfigError([SettingProblem(
-        "prometheus", "None",
-        f"{app} serves /metrics from the guard's Prometheus reader and this guard was started without one; "
-        'start it with prometheus="127.0.0.1:9464" (any address) and builtin_server=False to keep the reader '
-        "without a server of its own",
-    )])
+    raise ConfigError(
+        [
+            SettingProblem(
+                "prometheus",
+                "None",
+                f"{app} serves /metrics from the guard's Prometheus reader and this guard was started without one; "
+                'start it with prometheus="127.0.0.1:9464" (any address) and builtin_server=False to keep the reader '
+                "without a server of its own",
+            )
+        ]
+    )

@@ -99,8 +99,11 @@ class StarletteRoutes:
         cached = self._prefixes.get(id(endpoint))
         if cached is not None and cached[0] is endpoint:
             return None if cached[1] is _AMBIGUOUS else str(cached[1])
-        found = {f"{prefix}{node.path}" for node, prefix in _walk(_routes_of(app), "", set())
-                 if getattr(node, "app", None) is endpoint and getattr(node, "path", None) is not None}
+        found = {
+            f"{prefix}{node.path}"
+            for node, prefix in _walk(_routes_of(app), "", set())
+            if getattr(node, "app", None) is endpoint and getattr(node, "path", None) is not None
+        }
         return self._remember(endpoint, found)
 
     def _prefix(self, leaf: Any, app: Any) -> str | None:
@@ -127,7 +130,8 @@ class StarletteRoutes:
         if routes is None:
             routes = []
         prefixes = tuple(
-            str(prefix) + str(node.path) for node, prefix in _walk(routes, "", set())
+            str(prefix) + str(node.path)
+            for node, prefix in _walk(routes, "", set())
             if getattr(getattr(node, "app", None), "otelsvc_telemetry", False) and getattr(node, "path", None)
         )
         self._telemetry[id(app)] = (app, routes, len(routes), prefixes)
@@ -154,7 +158,7 @@ def is_telemetry_request(scope: MutableMapping[str, Any]) -> bool:
         return False
     path = scope.get("path", "")
     root = scope.get("root_path", "")
-    route_path = path[len(root):] if root and path.startswith(root) else path
+    route_path = path[len(root) :] if root and path.startswith(root) else path
     return _SHARED.is_telemetry(scope, route_path)
 
 

@@ -110,8 +110,10 @@ class TelemetryRoutes:
         except Exception as exc:
             logger.error("otelsvc: rendering /metrics failed: %s: %s", type(exc).__name__, exc)
             return _text(500, "metrics rendering failed")
-        out = [("Content-Type", CONTENT_TYPE_OPENMETRICS if openmetrics else CONTENT_TYPE_TEXT),
-               ("Vary", "Accept, Accept-Encoding")]
+        out = [
+            ("Content-Type", CONTENT_TYPE_OPENMETRICS if openmetrics else CONTENT_TYPE_TEXT),
+            ("Vary", "Accept, Accept-Encoding"),
+        ]
         if _accepts(headers.get("accept-encoding"), "gzip"):
             import gzip
 

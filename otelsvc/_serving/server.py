@@ -39,14 +39,24 @@ __all__ = ["TelemetryServer"]
 
 Handler = Callable[[str, str, dict[str, str]], Response]
 _REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-    408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
 }
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
 _ACCEPTS_PER_WAKE = 64
+
+
 class _Reject(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -175,9 +185,16 @@ class TelemetryServer:
             try:
                 conn.settimeout(0.2)
                 if self._ssl is None:
-                    conn.sendall(self._encode(Response(503, [("Content-Type", "text/plain; charset=utf-8"),
-                                                             ("Retry-After", "1")], b"too many connections\n"),
-                                              keep_alive=False))
+                    conn.sendall(
+                        self._encode(
+                            Response(
+                                503,
+                                [("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")],
+                                b"too many connections\n",
+                            ),
+                            keep_alive=False,
+                        )
+                    )
                 # A TLS client gets no plaintext: it sees the connection closed (FIN, not a reset).
                 self._linger(conn, 0.2)
             except OSError:
@@ -226,8 +243,14 @@ class TelemetryServer:
                 try:
                     head, buffer = self._read_head(conn, buffer, 1.0 if inline else self._read_timeout)
                 except _Reject as reject:
-                    conn.sendall(self._encode(Response(reject.status, [("Content-Type", "text/plain; charset=utf-8")],
-                                                       f"{reject}\n".encode()), keep_alive=False))
+                    conn.sendall(
+                        self._encode(
+                            Response(
+                                reject.status, [("Content-Type", "text/plain; charset=utf-8")], f"{reject}\n".encode()
+                            ),
+                            keep_alive=False,
+                        )
+                    )
                     self._linger(conn, 0.5)
                     return
                 if head is None:
@@ -314,8 +337,9 @@ class TelemetryServer:
         if not _VERSION.fullmatch(version):
             return Response(400, [("Content-Type", "text/plain; charset=utf-8")], b"bad request\n"), False
         if version not in ("HTTP/1.0", "HTTP/1.1"):
-            return Response(505, [("Content-Type", "text/plain; charset=utf-8")],
-                            b"HTTP/1.0 and HTTP/1.1 only\n"), False
+            return Response(
+                505, [("Content-Type", "text/plain; charset=utf-8")], b"HTTP/1.0 and HTTP/1.1 only\n"
+            ), False
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")
@@ -458,8 +482,9 @@ class _AcceptLoop:
         self.paused_until = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
 
-    def _hold(self, conn: socket.socket, queue_: OrderedDict[socket.socket, tuple[float, float]], now: float,
-              deadline: float) -> None:
+    def _hold(
+        self, conn: socket.socket, queue_: OrderedDict[socket.socket, tuple[float, float]], now: float, deadline: float
+    ) -> None:
         try:
             self.sel.register(conn, selectors.EVENT_READ, "conn")
         except (OSError, ValueError):

@@ -120,8 +120,7 @@ class ServerSpans:
         headers = scope.get("headers") or ()
         parent = propagate.extract(headers, getter=_ASGI)
         scheme = scope.get("scheme", "http")
-        attrs: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme,
-                                 "url.path": scope.get("path", "")}
+        attrs: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme, "url.path": scope.get("path", "")}
         query = scope.get("query_string")
         if query:
             attrs["url.query"] = query.decode("latin-1")
@@ -146,8 +145,11 @@ class ServerSpans:
         """A span for a WSGI request, its parent extracted from the ``HTTP_*`` variables."""
         parent = propagate.extract(environ, getter=_WSGI)
         scheme = environ.get("wsgi.url_scheme", "http")
-        attrs: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme,
-                                 "url.path": environ.get("PATH_INFO", "") or "/"}
+        attrs: dict[str, Any] = {
+            "http.request.method": method,
+            "url.scheme": scheme,
+            "url.path": environ.get("PATH_INFO", "") or "/",
+        }
         query = environ.get("QUERY_STRING")
         if query:
             attrs["url.query"] = query

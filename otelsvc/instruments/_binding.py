@@ -95,12 +95,11 @@ class Binder(Generic[H]):
         interners: Mapping[str, Interner],
         handle_type: type[H] | None = None,
     ) -> None:
-        if handle_type is not None and instrument is not None and not issubclass(instrument.handle_type,
-                                                                                  handle_type):
+        if handle_type is not None and instrument is not None and not issubclass(instrument.handle_type, handle_type):
             raise TypeError(f"{instrument.name} is a {instrument.kind}, not a {handle_type.__name__}")
         self._instrument = instrument
         self._prefix = prefix
-        self._labels: tuple[Label, ...] = spec.labels[len(prefix):] if spec is not None else ()
+        self._labels: tuple[Label, ...] = spec.labels[len(prefix) :] if spec is not None else ()
         self._interners = interners
         self._cache: dict[tuple[Any, ...], H] = {}
         self.owned: list[tuple[str, ...]] = []

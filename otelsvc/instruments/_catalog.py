@@ -72,8 +72,11 @@ def _spec_json(spec: MetricSpec) -> dict[str, Any]:
         "unit": spec.unit,
         "description": spec.description,
         "labels": [
-            {"name": label.name, "values": list(label.values) if label.values is not None else None,
-             "interned": label.interned}
+            {
+                "name": label.name,
+                "values": list(label.values) if label.values is not None else None,
+                "interned": label.interned,
+            }
             for label in spec.labels
         ],
         "buckets": spec.buckets,
@@ -86,8 +89,12 @@ def _spec_json(spec: MetricSpec) -> dict[str, Any]:
 def catalog_json() -> str:
     """Every family as JSON (stable key order, for snapshots and tooling)."""
     payload = [
-        {"family": f.name, "namespaced": f.namespaced, "description": f.description,
-         "metrics": [_spec_json(s) for s in f.metrics]}
+        {
+            "family": f.name,
+            "namespaced": f.namespaced,
+            "description": f.description,
+            "metrics": [_spec_json(s) for s in f.metrics],
+        }
         for f in FAMILIES
     ]
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
@@ -95,8 +102,12 @@ def catalog_json() -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The flags of ``otelsvc catalog``."""
-    parser.add_argument("--format", choices=["markdown", "json"], default="markdown",
-                        help="markdown (as in docs/instruments) or json, for tooling (default: markdown)")
+    parser.add_argument(
+        "--format",
+        choices=["markdown", "json"],
+        default="markdown",
+        help="markdown (as in docs/instruments) or json, for tooling (default: markdown)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -52,7 +52,9 @@ class Interner:
             if self.folded == 1:
                 _log.warning(
                     "otelsvc: label %s reached its cap of %d distinct values; new values fold into %r",
-                    self.name, self.cap, OTHER,
+                    self.name,
+                    self.cap,
+                    OTHER,
                 )
             return OTHER
 
@@ -76,6 +78,8 @@ def register_fold_counter(meter: Meter) -> None:
         return [Observation(count, {"label": name}) for name, count in sorted(fold_counts().items())]
 
     meter.create_observable_counter(
-        "otelsvc.labels.folded", [observe], unit="{value}",
+        "otelsvc.labels.folded",
+        [observe],
+        unit="{value}",
         description="Label value lookups folded into 'other' because the label reached its cap of distinct values",
     )

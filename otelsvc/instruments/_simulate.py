@@ -41,9 +41,17 @@ class _Shape:
 
 
 _SMALL = _Shape(("chat_room",), ("greeter",), ("node-1",), ("general",), ("outgoing",), 1, 1, (503,), (503,))
-_FULL = _Shape(("counter", "chat_room", "session", "scheduler"), ("greeter", "checkout", "inventory"),
-               ("node-1", "node-2", "node-3"), None, ("outgoing", "incoming"), 16, 3, (500, 503, 404, 429),
-               (503, 429, 404))
+_FULL = _Shape(
+    ("counter", "chat_room", "session", "scheduler"),
+    ("greeter", "checkout", "inventory"),
+    ("node-1", "node-2", "node-3"),
+    None,
+    ("outgoing", "incoming"),
+    16,
+    3,
+    (500, 503, 404, 429),
+    (503, 429, 404),
+)
 
 
 class Simulation:

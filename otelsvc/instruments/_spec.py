@@ -50,7 +50,8 @@ class MetricSpec:
         if self.buckets is not None and self.buckets not in BUCKETS:
             raise ValueError(f"{self.name}: unknown bucket set {self.buckets!r}")
         if self.prefork not in ("per_worker", "sum", "min", "max", "latest") or (
-                self.prefork != "per_worker" and self.kind != "gauge"):
+            self.prefork != "per_worker" and self.kind != "gauge"
+        ):
             raise ValueError(f"{self.name}: prefork must be per_worker, sum, min, max or latest, and only for gauges")
 
     @property

@@ -31,8 +31,17 @@ PHASES = ("load_persisted", "create_state", "create_vars", "core_init", "post_re
 OUTCOMES = ("success", "error")
 INBOXES = ("lifecycle", "dispatch", "lifecycle_event")
 TASK_KINDS = (
-    "action", "http", "websocket_lifetime", "websocket_callback", "queue_wait", "scheduled_action",
-    "disconnect_callback", "wait_until", "registered_task", "sleep_finalize", "destroy_request",
+    "action",
+    "http",
+    "websocket_lifetime",
+    "websocket_callback",
+    "queue_wait",
+    "scheduled_action",
+    "disconnect_callback",
+    "wait_until",
+    "registered_task",
+    "sleep_finalize",
+    "destroy_request",
 )
 SHUTDOWN_REASONS = ("sleep", "destroy")
 MUTATION_REASONS = ("internal_replace", "scheduled_events_update", "input_set", "has_initialized")
@@ -56,38 +65,100 @@ ACTOR_FAMILY = Family(
         _m("actor.active", "updowncounter", "{actor}", "Actors alive in this process"),
         _m("actor.started", "counter", "{actor}", "Actors started"),
         _m("actor.stopped", "counter", "{actor}", "Actors stopped, by reason", Label("reason", STOP_REASONS)),
-        _m("actor.startup.duration", "histogram", "s", "Actor startup time per phase",
-           Label("phase", PHASES), Label("outcome", OUTCOMES), buckets="startup"),
+        _m(
+            "actor.startup.duration",
+            "histogram",
+            "s",
+            "Actor startup time per phase",
+            Label("phase", PHASES),
+            Label("outcome", OUTCOMES),
+            buckets="startup",
+        ),
         _m("actor.queue.depth", "updowncounter", "{message}", "Messages waiting in the actor queue"),
         _m("actor.queue.messages.sent", "counter", "{message}", "Messages sent to the actor queue"),
         _m("actor.queue.messages.received", "counter", "{message}", "Messages received from the actor queue"),
         _m("actor.connections.active", "updowncounter", "{connection}", "Open client connections"),
         _m("actor.connections", "counter", "{connection}", "Client connections successfully established"),
         # a pre-fork server's scrape shows the messages waiting in every worker's inboxes together
-        replace(_m("actor.inbox.depth", "gauge", "{message}", "Messages waiting per inbox", Label("inbox", INBOXES)),
-                prefork="sum"),
+        replace(
+            _m("actor.inbox.depth", "gauge", "{message}", "Messages waiting per inbox", Label("inbox", INBOXES)),
+            prefork="sum",
+        ),
         _m("actor.user_tasks.active", "updowncounter", "{task}", "User tasks running", Label("kind", TASK_KINDS)),
-        _m("actor.user_task.duration", "histogram", "s", "User task duration", Label("kind", TASK_KINDS),
-           buckets="general"),
+        _m(
+            "actor.user_task.duration",
+            "histogram",
+            "s",
+            "User task duration",
+            Label("kind", TASK_KINDS),
+            buckets="general",
+        ),
         _m("actor.action.calls", "counter", "{call}", "Action calls", Label("action", interned=True)),
         _m("actor.action.errors", "counter", "{call}", "Action calls that failed", Label("action", interned=True)),
-        _m("actor.action.duration", "histogram", "s", "Action duration", Label("action", interned=True),
-           buckets="general"),
-        _m("actor.shutdown.wait", "histogram", "s", "Time waited for an actor to shut down",
-           Label("reason", SHUTDOWN_REASONS), buckets="general"),
-        _m("actor.shutdown.timeouts", "counter", "{event}", "Shutdowns that timed out",
-           Label("reason", SHUTDOWN_REASONS)),
+        _m(
+            "actor.action.duration",
+            "histogram",
+            "s",
+            "Action duration",
+            Label("action", interned=True),
+            buckets="general",
+        ),
+        _m(
+            "actor.shutdown.wait",
+            "histogram",
+            "s",
+            "Time waited for an actor to shut down",
+            Label("reason", SHUTDOWN_REASONS),
+            buckets="general",
+        ),
+        _m(
+            "actor.shutdown.timeouts",
+            "counter",
+            "{event}",
+            "Shutdowns that timed out",
+            Label("reason", SHUTDOWN_REASONS),
+        ),
         _m("actor.state.mutations", "counter", "{mutation}", "State mutations", Label("reason", MUTATION_REASONS)),
-        _m("actor.kv.operation.duration", "histogram", "s", "KV operation duration", Label("op", KV_OPS),
-           buckets="micro"),
-        _m("actor.kv.keys_per_operation", "histogram", "{key}", "Keys touched per KV operation",
-           Label("op", KV_OPS), buckets="counts"),
-        _m("actor.sqlite.commit.duration", "histogram", "s", "SQLite commit duration per phase",
-           Label("phase", COMMIT_PHASES), buckets="micro"),
-        _m("actor.sqlite.worker.command.duration", "histogram", "s", "SQLite worker command duration",
-           Label("operation", WORKER_OPS), buckets="micro"),
-        _m("actor.sqlite.worker.command.errors", "counter", "{error}", "SQLite worker command errors",
-           Label("operation", WORKER_OPS), Label("code", WORKER_CODES)),
+        _m(
+            "actor.kv.operation.duration",
+            "histogram",
+            "s",
+            "KV operation duration",
+            Label("op", KV_OPS),
+            buckets="micro",
+        ),
+        _m(
+            "actor.kv.keys_per_operation",
+            "histogram",
+            "{key}",
+            "Keys touched per KV operation",
+            Label("op", KV_OPS),
+            buckets="counts",
+        ),
+        _m(
+            "actor.sqlite.commit.duration",
+            "histogram",
+            "s",
+            "SQLite commit duration per phase",
+            Label("phase", COMMIT_PHASES),
+            buckets="micro",
+        ),
+        _m(
+            "actor.sqlite.worker.command.duration",
+            "histogram",
+            "s",
+            "SQLite worker command duration",
+            Label("operation", WORKER_OPS),
+            buckets="micro",
+        ),
+        _m(
+            "actor.sqlite.worker.command.errors",
+            "counter",
+            "{error}",
+            "SQLite worker command errors",
+            Label("operation", WORKER_OPS),
+            Label("code", WORKER_CODES),
+        ),
     ),
     notes=(
         "Per-instance mode (opt-in) adds actor_id to every actor metric; a stopped actor's series stay "
@@ -138,8 +209,9 @@ class ActorHandles:
 
     def _binder(self, name: str, handle_type: type[H]) -> Binder[H]:
         metrics = self._metrics_ref
-        binder = Binder(metrics.instruments[name], metrics.instruments.specs[name], self.prefix, metrics.interners,
-                        handle_type)
+        binder = Binder(
+            metrics.instruments[name], metrics.instruments.specs[name], self.prefix, metrics.interners, handle_type
+        )
         self._binders.append(binder)
         return binder
 
@@ -174,8 +246,15 @@ class ActorMetrics:
         def with_id(spec: MetricSpec) -> MetricSpec:
             if not per_instance:
                 return spec
-            return MetricSpec(spec.name, spec.kind, spec.unit, spec.description,
-                              (spec.labels[0], ACTOR_ID, *spec.labels[1:]), spec.buckets, spec.legacy)
+            return MetricSpec(
+                spec.name,
+                spec.kind,
+                spec.unit,
+                spec.description,
+                (spec.labels[0], ACTOR_ID, *spec.labels[1:]),
+                spec.buckets,
+                spec.legacy,
+            )
 
         ns = namespace if namespace is not None else guard.settings.namespace
         self.instruments = FamilyInstruments(guard, ACTOR_FAMILY, namespace=ns, specs=with_id)
@@ -247,5 +326,8 @@ class ActorMetrics:
     def state(self) -> dict[str, int]:
         """How many actors are tracked and how many of them are stopped and retained."""
         with self._lock:
-            return {"tracked": len(self._actors), "retained": len(self._retained),
-                    "active": len(self._actors) - len(self._retained)}
+            return {
+                "tracked": len(self._actors),
+                "retained": len(self._retained),
+                "active": len(self._actors) - len(self._retained),
+            }

@@ -31,17 +31,34 @@ DISCOVERY_FAMILY = Family(
     origin="modelled on the service discovery metrics of Restate (a durable-execution runtime).",
     metrics=(
         MetricSpec("discovery.attempts", "counter", "{attempt}", "Discoveries by outcome", (OUTCOME,)),
-        MetricSpec("discovery.retries", "counter", "{retry}", "Discovery retries by reason",
-                   (Label("reason", REASONS),)),
-        MetricSpec("discovery.duration", "histogram", "s", "Whole discovery time including retries",
-                   (OUTCOME,), "general"),
+        MetricSpec(
+            "discovery.retries", "counter", "{retry}", "Discovery retries by reason", (Label("reason", REASONS),)
+        ),
+        MetricSpec(
+            "discovery.duration", "histogram", "s", "Whole discovery time including retries", (OUTCOME,), "general"
+        ),
     ),
 )
 
-_CONNECT_ERRORS = ("ConnectError", "ConnectionError", "ConnectTimeout", "NewConnectionError",
-                   "ConnectionRefusedError", "ConnectionResetError", "gaierror")
-_BODY_ERRORS = ("ReadError", "RemoteProtocolError", "DecodingError", "IncompleteRead", "ChunkedEncodingError",
-                "ContentDecodingError", "JSONDecodeError", "ProtocolError")
+_CONNECT_ERRORS = (
+    "ConnectError",
+    "ConnectionError",
+    "ConnectTimeout",
+    "NewConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "gaierror",
+)
+_BODY_ERRORS = (
+    "ReadError",
+    "RemoteProtocolError",
+    "DecodingError",
+    "IncompleteRead",
+    "ChunkedEncodingError",
+    "ContentDecodingError",
+    "JSONDecodeError",
+    "ProtocolError",
+)
 
 
 def classify_retry(status_code: int | None = None, error: BaseException | None = None) -> str:
@@ -73,8 +90,11 @@ class DiscoveryMetrics:
         def binder(name: str) -> Binder:
             return Binder(self.instruments[name], self.instruments.specs[name], (), {})
 
-        attempts, retries, duration = binder("discovery.attempts"), binder("discovery.retries"), binder(
-            "discovery.duration")
+        attempts, retries, duration = (
+            binder("discovery.attempts"),
+            binder("discovery.retries"),
+            binder("discovery.duration"),
+        )
         self.attempts = {o: attempts(o) for o in OUTCOMES}
         self.durations = {o: duration(o) for o in OUTCOMES}
         self.retries = {r: retries(r) for r in REASONS}

@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_EXCLUDE", "HTTP_FAMILY", "HttpMetrics", "RequestRecord", "fold_method"]
 
 METHODS = tuple(sorted(DEFAULT_KNOWN_METHODS))
-SEMCONV_METHOD = Label("http.request.method", (*METHODS, OTHER_METHOD),
-                       description="exact method if known (OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS overrides the list)")
+SEMCONV_METHOD = Label(
+    "http.request.method",
+    (*METHODS, OTHER_METHOD),
+    description="exact method if known (OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS overrides the list)",
+)
 CLASSIC_METHOD = Label("method", (*METHODS, "other"))
 SCHEME = Label("url.scheme", ("http", "https"))
 ROUTE = Label("http.route", interned=True, description="route template or prefix rule; absent when unmatched")
@@ -46,19 +49,36 @@ HTTP_FAMILY = Family(
     "users know (http_requests_total, http_request_duration_seconds).",
     namespaced=False,
     metrics=(
-        MetricSpec("http.server.active_requests", "updowncounter", "{request}", "Requests in flight",
-                   (SEMCONV_METHOD, SCHEME)),
-        MetricSpec("http.server.request.duration", "histogram", "s", "Duration of HTTP server requests",
-                   (ROUTE, SEMCONV_METHOD, STATUS, SCHEME, ERROR, PROTOCOL), "http"),
-        MetricSpec("http_requests_in_flight", "updowncounter", "", "Requests in flight (classic)", (ENDPOINT,),
-                   legacy=True),
-        MetricSpec("http_requests", "counter", "", "Requests served (classic)", (ENDPOINT, CLASSIC_METHOD,
-                                                                                  CLASSIC_STATUS), legacy=True),
-        MetricSpec("http_request_duration", "histogram", "s", "Request duration (classic)", (ENDPOINT,), "http",
-                   legacy=True),
+        MetricSpec(
+            "http.server.active_requests", "updowncounter", "{request}", "Requests in flight", (SEMCONV_METHOD, SCHEME)
+        ),
+        MetricSpec(
+            "http.server.request.duration",
+            "histogram",
+            "s",
+            "Duration of HTTP server requests",
+            (ROUTE, SEMCONV_METHOD, STATUS, SCHEME, ERROR, PROTOCOL),
+            "http",
+        ),
+        MetricSpec(
+            "http_requests_in_flight", "updowncounter", "", "Requests in flight (classic)", (ENDPOINT,), legacy=True
+        ),
+        MetricSpec(
+            "http_requests",
+            "counter",
+            "",
+            "Requests served (classic)",
+            (ENDPOINT, CLASSIC_METHOD, CLASSIC_STATUS),
+            legacy=True,
+        ),
+        MetricSpec(
+            "http_request_duration", "histogram", "s", "Request duration (classic)", (ENDPOINT,), "http", legacy=True
+        ),
     ),
-    notes=("Classic instruments are recorded beside the semconv ones unless classic=False; their Prometheus "
-           "names are http_requests_in_flight, http_requests_total and http_request_duration_seconds.",),
+    notes=(
+        "Classic instruments are recorded beside the semconv ones unless classic=False; their Prometheus "
+        "names are http_requests_in_flight, http_requests_total and http_request_duration_seconds.",
+    ),
 )
 
 DEFAULT_EXCLUDE = tuple(f"^{re.escape(route)}$" for route in ROUTES)
@@ -127,8 +147,9 @@ class HttpMetrics:
         self._classic_duration_cache: dict[str, Any] = {}
 
     @classmethod
-    def for_middleware(cls, guard: ProviderGuard | None, metrics: HttpMetrics | None,
-                       options: dict[str, Any]) -> HttpMetrics:
+    def for_middleware(
+        cls, guard: ProviderGuard | None, metrics: HttpMetrics | None, options: dict[str, Any]
+    ) -> HttpMetrics:
         """The recorder a middleware uses: the one given, or a new one on ``guard`` with ``options``."""
         if metrics is not None:
             return metrics
@@ -169,12 +190,21 @@ class HttpMetrics:
             in_flight = self._in_flight_cache.get(endpoint)
             if in_flight is None:
                 in_flight = self._in_flight_cache[endpoint] = self.instruments["http_requests_in_flight"].bind(
-                    self._endpoint(endpoint))
+                    self._endpoint(endpoint)
+                )
             in_flight.add(1)
         return RequestRecord(active, in_flight, method, scheme)
 
-    def finish(self, record: RequestRecord, route: str, endpoint: str, status: int, error: str | None,
-               seconds: float, protocol: str = "") -> None:
+    def finish(
+        self,
+        record: RequestRecord,
+        route: str,
+        endpoint: str,
+        status: int,
+        error: str | None,
+        seconds: float,
+        protocol: str = "",
+    ) -> None:
         """Decrement with the same handles, then record duration and count (once per request)."""
         if record.finished:
             return
@@ -197,14 +227,20 @@ class HttpMetrics:
             classic = self._classic_duration_cache.get(endpoint)
             if classic is None:
                 classic = self._classic_duration_cache[endpoint] = self.instruments["http_request_duration"].bind(
-                    self._endpoint(endpoint))
+                    self._endpoint(endpoint)
+                )
             classic.record(seconds)
 
     def _bind_duration(self, key: tuple[str, str, int, str, str, str]) -> Any:
         route, method, status, scheme, error_type, protocol = key
         handle = self.instruments["http.server.request.duration"].bind(
-            self._route(route) if route else "", method, _status(status), scheme,  # type: ignore[arg-type]
-            self._error(error_type) if error_type else "", _VERSIONS.get(protocol, ""))
+            self._route(route) if route else "",
+            method,
+            _status(status),  # type: ignore[arg-type]
+            scheme,
+            self._error(error_type) if error_type else "",
+            _VERSIONS.get(protocol, ""),
+        )
         if len(self._duration_cache) < 10_000:
             self._duration_cache[key] = handle
         return handle
@@ -212,8 +248,9 @@ class HttpMetrics:
     def _bind_total(self, key: tuple[str, str, int]) -> Any:
         endpoint, method, status = key
         classic_method = method if method in METHODS else "other"
-        handle = self.instruments["http_requests"].bind(self._endpoint(endpoint), classic_method,
-                                                        self.interners["status"](str(_status(status))))
+        handle = self.instruments["http_requests"].bind(
+            self._endpoint(endpoint), classic_method, self.interners["status"](str(_status(status)))
+        )
         if len(self._total_cache) < 10_000:
             self._total_cache[key] = handle
         return handle

@@ -35,30 +35,63 @@ INVOKER_FAMILY = Family(
     origin="modelled on the invoker metrics of Restate (a durable-execution runtime calling user services).",
     metrics=(
         MetricSpec("invoker.invocations.queued", "counter", "{invocation}", "Invocations queued", PSD),
-        MetricSpec("invoker.tasks", "counter", "{task}", "Invocation tasks by status",
-                   (Label("status", ("started", "suspended", "failed", "completed")), P, S,
-                    Label("transient", ("true", "false", "")))),
-        MetricSpec("invoker.concurrency.limit", "gauge", "{slot}", "Concurrency limit (absent while unlimited)",
-                   (P,)),
+        MetricSpec(
+            "invoker.tasks",
+            "counter",
+            "{task}",
+            "Invocation tasks by status",
+            (
+                Label("status", ("started", "suspended", "failed", "completed")),
+                P,
+                S,
+                Label("transient", ("true", "false", "")),
+            ),
+        ),
+        MetricSpec("invoker.concurrency.limit", "gauge", "{slot}", "Concurrency limit (absent while unlimited)", (P,)),
         MetricSpec("invoker.concurrency.slots.acquired", "counter", "{slot}", "Concurrency slots acquired", (P,)),
         MetricSpec("invoker.concurrency.slots.released", "counter", "{slot}", "Concurrency slots released", (P,)),
         MetricSpec("invoker.task.duration", "histogram", "s", "Invocation task duration", PSD, "general"),
-        MetricSpec("invoker.state.truncations", "counter", "{invocation}",
-                   "Invocations whose state, sent along with the request, was cut at the size limit", PSD),
-        MetricSpec("invoker.throttling.balance", "gauge", "{token}",
-                   "Rate-limit tokens left (negative while throttled)", PSD),
+        MetricSpec(
+            "invoker.state.truncations",
+            "counter",
+            "{invocation}",
+            "Invocations whose state, sent along with the request, was cut at the size limit",
+            PSD,
+        ),
+        MetricSpec(
+            "invoker.throttling.balance", "gauge", "{token}", "Rate-limit tokens left (negative while throttled)", PSD
+        ),
         MetricSpec("invoker.queue.duration", "histogram", "s", "Time from enqueue to task start", PSD, "general"),
-        MetricSpec("invoker.invocations.active", "updowncounter", "{invocation}",
-                   "Invocations running on a pinned deployment", PSD),
-        MetricSpec("invoker.http.request.duration", "histogram", "s", "Time to first byte of the deployment's answer",
-                   PSD, "general"),
-        MetricSpec("invoker.http.roundtrip.duration", "histogram", "s", "Request round trip including the body",
-                   PSD, "general"),
-        MetricSpec("invoker.http.responses", "counter", "{response}", "Non-2xx responses from the called deployment",
-                   (*PSD, Label("status_code", interned=True, description="three-digit code (interned)"))),
+        MetricSpec(
+            "invoker.invocations.active",
+            "updowncounter",
+            "{invocation}",
+            "Invocations running on a pinned deployment",
+            PSD,
+        ),
+        MetricSpec(
+            "invoker.http.request.duration",
+            "histogram",
+            "s",
+            "Time to first byte of the deployment's answer",
+            PSD,
+            "general",
+        ),
+        MetricSpec(
+            "invoker.http.roundtrip.duration", "histogram", "s", "Request round trip including the body", PSD, "general"
+        ),
+        MetricSpec(
+            "invoker.http.responses",
+            "counter",
+            "{response}",
+            "Non-2xx responses from the called deployment",
+            (*PSD, Label("status_code", interned=True, description="three-digit code (interned)")),
+        ),
     ),
-    notes=("invoker.tasks carries transient=true|false on failed only (empty otherwise, which Prometheus "
-           "shows as no label).",),
+    notes=(
+        "invoker.tasks carries transient=true|false on failed only (empty otherwise, which Prometheus "
+        "shows as no label).",
+    ),
 )
 
 

@@ -37,32 +37,70 @@ NETWORK_FAMILY = Family(
     "round-trip time, connections opened and closed per peer.",
     origin="modelled on the networking metrics of Restate (a durable-execution runtime).",
     metrics=(
-        MetricSpec("network.pool.connections.active", "updowncounter", "{connection}",
-                   "Connections in the pool", (SWIMLANE,)),
-        MetricSpec("network.connection.pending", "updowncounter", "{connection}",
-                   "Handshakes in flight", (SWIMLANE,)),
-        MetricSpec("network.connection.acquisition.duration", "histogram", "s",
-                   "Time to acquire a connection from the pool", (SWIMLANE, CACHE, RESULT), "micro"),
-        MetricSpec("network.connection.handshake.duration", "histogram", "s",
-                   "Connection handshake time", (SWIMLANE, RESULT), "micro"),
+        MetricSpec(
+            "network.pool.connections.active", "updowncounter", "{connection}", "Connections in the pool", (SWIMLANE,)
+        ),
+        MetricSpec("network.connection.pending", "updowncounter", "{connection}", "Handshakes in flight", (SWIMLANE,)),
+        MetricSpec(
+            "network.connection.acquisition.duration",
+            "histogram",
+            "s",
+            "Time to acquire a connection from the pool",
+            (SWIMLANE, CACHE, RESULT),
+            "micro",
+        ),
+        MetricSpec(
+            "network.connection.handshake.duration",
+            "histogram",
+            "s",
+            "Connection handshake time",
+            (SWIMLANE, RESULT),
+            "micro",
+        ),
         MetricSpec("network.rpc.duration", "histogram", "s", "RPC round-trip time", (SWIMLANE, RESULT), "micro"),
-        MetricSpec("network.connection.opened", "counter", "{connection}", "Connections opened",
-                   (SWIMLANE, PEER, DIRECTION)),
-        MetricSpec("network.connection.closed", "counter", "{connection}", "Connections closed",
-                   (SWIMLANE, PEER, DIRECTION)),
-        MetricSpec("network.permit_acquisition.duration", "histogram", "s",
-                   "Time to acquire a send permit on a connection", (SWIMLANE, PEER, DIRECTION), "micro"),
-        MetricSpec("network.connection.duration", "histogram", "s", "Lifetime of a closed connection",
-                   (SWIMLANE, PEER, DIRECTION), "general"),
-        MetricSpec("network.connection_created", "counter", "{connection}",
-                   "Connections opened (legacy name of network.connection.opened)",
-                   (SWIMLANE, PEER, DIRECTION), legacy=True),
-        MetricSpec("network.connection_dropped", "counter", "{connection}",
-                   "Connections closed (legacy name of network.connection.closed)",
-                   (SWIMLANE, PEER, DIRECTION), legacy=True),
+        MetricSpec(
+            "network.connection.opened", "counter", "{connection}", "Connections opened", (SWIMLANE, PEER, DIRECTION)
+        ),
+        MetricSpec(
+            "network.connection.closed", "counter", "{connection}", "Connections closed", (SWIMLANE, PEER, DIRECTION)
+        ),
+        MetricSpec(
+            "network.permit_acquisition.duration",
+            "histogram",
+            "s",
+            "Time to acquire a send permit on a connection",
+            (SWIMLANE, PEER, DIRECTION),
+            "micro",
+        ),
+        MetricSpec(
+            "network.connection.duration",
+            "histogram",
+            "s",
+            "Lifetime of a closed connection",
+            (SWIMLANE, PEER, DIRECTION),
+            "general",
+        ),
+        MetricSpec(
+            "network.connection_created",
+            "counter",
+            "{connection}",
+            "Connections opened (legacy name of network.connection.opened)",
+            (SWIMLANE, PEER, DIRECTION),
+            legacy=True,
+        ),
+        MetricSpec(
+            "network.connection_dropped",
+            "counter",
+            "{connection}",
+            "Connections closed (legacy name of network.connection.closed)",
+            (SWIMLANE, PEER, DIRECTION),
+            legacy=True,
+        ),
     ),
-    notes=("swimlane is a closed set, configurable per NetworkMetrics; legacy names are counted with "
-           "opened/closed unless legacy_names=False.",),
+    notes=(
+        "swimlane is a closed set, configurable per NetworkMetrics; legacy names are counted with "
+        "opened/closed unless legacy_names=False.",
+    ),
 )
 
 
@@ -87,8 +125,18 @@ class ConnectionHandles:
     had not already. Calls past the first of each are ignored.
     """
 
-    __slots__ = ("_closed", "_created", "_dropped", "_duration", "_in_pool", "_lane", "_lock", "_opened",
-                 "_opened_at", "permit")
+    __slots__ = (
+        "_closed",
+        "_created",
+        "_dropped",
+        "_duration",
+        "_in_pool",
+        "_lane",
+        "_lock",
+        "_opened",
+        "_opened_at",
+        "permit",
+    )
 
     def __init__(self, metrics: NetworkMetrics, swimlane: str, peer: str, direction: str) -> None:
         lane = metrics.swimlane(swimlane)
@@ -154,8 +202,7 @@ class NetworkMetrics:
 
         ns = namespace if namespace is not None else guard.settings.namespace
         self.swimlanes = tuple(swimlanes)
-        self.instruments = FamilyInstruments(guard, NETWORK_FAMILY, namespace=ns, legacy=legacy_names,
-                                             specs=with_lanes)
+        self.instruments = FamilyInstruments(guard, NETWORK_FAMILY, namespace=ns, legacy=legacy_names, specs=with_lanes)
         self.interners = {"peer_name": Interner("peer_name", peer_cap)}
         self._lanes: dict[str, SwimlaneHandles] = {}
         self._binders: dict[tuple[str, str], Binder[Any]] = {}

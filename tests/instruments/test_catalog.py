@@ -41,8 +41,9 @@ def test_docs_pages_match_the_declarations() -> None:
 def test_cli_catalog_markdown_and_json() -> None:
     md = subprocess.run([sys.executable, "-m", "otelsvc", "catalog"], capture_output=True, text=True, timeout=60)
     assert md.returncode == 0 and "| `actor.started` |" in md.stdout
-    js = subprocess.run([sys.executable, "-m", "otelsvc", "catalog", "--format", "json"], capture_output=True,
-                        text=True, timeout=60)
+    js = subprocess.run(
+        [sys.executable, "-m", "otelsvc", "catalog", "--format", "json"], capture_output=True, text=True, timeout=60
+    )
     families = {f["family"] for f in json.loads(js.stdout)}
     assert families == {"actor", "network", "invoker", "discovery", "http"}
 
@@ -62,9 +63,16 @@ def test_every_family_is_on_the_scrape_and_promtool_accepts_it(promtool: Callabl
         text = guard.render_metrics()
     finally:
         guard.shutdown()
-    for name in ("actor_started_total", "network_rpc_duration_seconds_bucket", "invoker_tasks_total",
-                 "discovery_attempts_total", "http_server_request_duration_seconds_bucket",
-                 "http_requests_total", "http_request_duration_seconds_bucket", "http_requests_in_flight"):
+    for name in (
+        "actor_started_total",
+        "network_rpc_duration_seconds_bucket",
+        "invoker_tasks_total",
+        "discovery_attempts_total",
+        "http_server_request_duration_seconds_bucket",
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_requests_in_flight",
+    ):
         assert name.encode() in text, name
     result = promtool(text)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
@@ -76,8 +84,14 @@ def test_rotel_receives_every_family(rotel: Rotel) -> None:
         sim = Simulation(guard)
         for _ in range(30):
             sim.step()
-        for name in ("actor.started", "network.rpc.duration", "invoker.invocations.queued",
-                     "discovery.attempts", "http.server.request.duration", "http_requests"):
+        for name in (
+            "actor.started",
+            "network.rpc.duration",
+            "invoker.invocations.queued",
+            "discovery.attempts",
+            "http.server.request.duration",
+            "http_requests",
+        ):
             metric = rotel.wait_metric(name)
             assert metric.scope == "otelsvc" and metric.points
     finally:
@@ -88,8 +102,7 @@ label_text = st.text(min_size=0, max_size=12)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(label_text, label_text, st.sampled_from(["outgoing", "incoming", "loopback"])),
-                max_size=300))
+@given(st.lists(st.tuples(label_text, label_text, st.sampled_from(["outgoing", "incoming", "loopback"])), max_size=300))
 def test_arbitrary_labels_never_exceed_closed_sets_times_caps(conns: list[tuple[str, str, str]]) -> None:
     guard = start_testing()
     try:
@@ -103,8 +116,10 @@ def test_arbitrary_labels_never_exceed_closed_sets_times_caps(conns: list[tuple[
             i = inv.invocation(name, peer)
             i.pin(name)
             i.queued()
-        series = {n: len(guard.series(n)) for n in
-                  ("network.connection.opened", "actor.action.calls", "invoker.invocations.queued")}
+        series = {
+            n: len(guard.series(n))
+            for n in ("network.connection.opened", "actor.action.calls", "invoker.invocations.queued")
+        }
         assert series["network.connection.opened"] <= 1 * (5 + 1) * 3
         assert series["actor.action.calls"] <= (4 + 1) * (3 + 1)
         assert series["invoker.invocations.queued"] <= 1024 * (3 + 1) * (3 + 1)

@@ -28,8 +28,12 @@ def test_deployment_unknown_until_pinned_and_active_balanced(guard: TestingGuard
     inv_metrics = InvokerMetrics(guard)
     inv = inv_metrics.invocation(7, "greeter")
     inv.queued()
-    assert guard.value("invoker.invocations.queued",
-                       {"partition_id": "7", "service_name": "greeter", "deployment_id": "unknown"}) == 1
+    assert (
+        guard.value(
+            "invoker.invocations.queued", {"partition_id": "7", "service_name": "greeter", "deployment_id": "unknown"}
+        )
+        == 1
+    )
     assert guard.series("invoker.invocations.active") == []
     inv.pin("dp_1")
     labels = {"partition_id": "7", "service_name": "greeter", "deployment_id": "dp_1"}
@@ -143,9 +147,15 @@ def test_namespace_prefixes_domain_families_only() -> None:
 @pytest.mark.parametrize(
     ("status", "error", "reason"),
     [
-        (500, None, "server_error"), (503, None, "server_error"), (599, None, "server_error"),
-        (408, None, "rate_limited"), (429, None, "rate_limited"),
-        (404, None, "bad_status"), (301, None, "bad_status"), (101, None, "bad_status"), (400, None, "bad_status"),
+        (500, None, "server_error"),
+        (503, None, "server_error"),
+        (599, None, "server_error"),
+        (408, None, "rate_limited"),
+        (429, None, "rate_limited"),
+        (404, None, "bad_status"),
+        (301, None, "bad_status"),
+        (101, None, "bad_status"),
+        (400, None, "bad_status"),
         (None, ConnectionRefusedError(), "connection"),
         (None, type("ConnectError", (Exception,), {})(), "connection"),
         (None, type("ReadError", (Exception,), {})(), "body_error"),

@@ -10,7 +10,8 @@ from otelsvc.asgi import HttpMetricsMiddleware
 
 guard = otelsvc.start(service_name=os.environ.get("PREFORK_TEST_SERVICE", "prefork-test"), set_global=False)
 requests = guard.meter("prefork-test").create_counter(
-    "example.requests", unit="{request}", description="Requests served")
+    "example.requests", unit="{request}", description="Requests served"
+)
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:

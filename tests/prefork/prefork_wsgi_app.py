@@ -11,7 +11,8 @@ from otelsvc.wsgi import HttpMetricsMiddleware
 
 guard = otelsvc.start(service_name=os.environ.get("PREFORK_TEST_SERVICE", "prefork-test"), set_global=False)
 requests = guard.meter("prefork-test").create_counter(
-    "example.requests", unit="{request}", description="Requests served")
+    "example.requests", unit="{request}", description="Requests served"
+)
 in_flight = guard.up_down_counter("example.open", unit="{request}", description="Requests in progress").bind()
 pid_gauge = guard.gauge("example.worker.pid", description="Pid of the worker that served last").bind()
 

@@ -89,11 +89,21 @@ class Child:
         os.close(self.done_r)
 
 
-@pytest.mark.parametrize("recycles", [
-    50,
-    pytest.param(1000, marks=[pytest.mark.slow, pytest.mark.skipif(
-        not os.environ.get("OTELSVC_SLOW"), reason="long form: OTELSVC_SLOW=1 pytest -m slow")]),
-])
+@pytest.mark.parametrize(
+    "recycles",
+    [
+        50,
+        pytest.param(
+            1000,
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.skipif(
+                    not os.environ.get("OTELSVC_SLOW"), reason="long form: OTELSVC_SLOW=1 pytest -m slow"
+                ),
+            ],
+        ),
+    ],
+)
 def test_recycles_then_twenty_exact_scrapes(guard: ProviderGuard, recycles: int) -> None:
     total = 0
     fds_before = len(os.listdir("/proc/self/fd"))

@@ -35,10 +35,16 @@ def test_counters_and_histograms_keep_retired_workers_updown_only_live() -> None
     assert points(agg, "u") == {A: 1}
 
 
-@pytest.mark.parametrize(("mode", "expected"), [
-    ("per_worker", {(*A, ("worker_slot", "0")): 4, (*A, ("worker_slot", "1")): 9}),
-    ("sum", {A: 13}), ("min", {A: 4}), ("max", {A: 9}), ("latest", {A: 9}),
-])
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("per_worker", {(*A, ("worker_slot", "0")): 4, (*A, ("worker_slot", "1")): 9}),
+        ("sum", {A: 13}),
+        ("min", {A: 4}),
+        ("max", {A: 9}),
+        ("latest", {A: 9}),
+    ],
+)
 def test_gauge_modes(mode: str, expected: dict[Any, Any]) -> None:
     agg = Aggregate()
     agg.update(0, snap("gauge", 4), {"m": mode})

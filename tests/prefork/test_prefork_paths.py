@@ -72,8 +72,9 @@ def test_stale_records_of_dead_processes_are_removed(tmp_path: Path, monkeypatch
         dead = _paths.ProcessId(me.pid, me.start + "-before-a-restart")
         for name, proc in (("live", me), ("stale", dead)):
             (base / f"{name}.sock").write_bytes(b"")
-            (base / f"{name}.json").write_text(json.dumps(
-                {"pid": proc.pid, "start": proc.start, "socket": str(base / f"{name}.sock")}))
+            (base / f"{name}.json").write_text(
+                json.dumps({"pid": proc.pid, "start": proc.start, "socket": str(base / f"{name}.sock")})
+            )
         assert _paths.remove_stale(base) == 1
         assert sorted(p.name for p in base.iterdir()) == ["live.json", "live.sock"]
     finally:

@@ -44,15 +44,28 @@ def sample(text: str, name: str) -> float | None:
 class Server:
     """A pre-fork server process with its app port, its Prometheus address and a private prefork directory."""
 
-    def __init__(self, argv: list[str], app_port: int, metrics_port: int, tmp: Path, directory: Path | None = None,
-                 service: str = "prefork-test") -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        app_port: int,
+        metrics_port: int,
+        tmp: Path,
+        directory: Path | None = None,
+        service: str = "prefork-test",
+    ) -> None:
         self.app_port = app_port
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         # short: unix socket paths are limited
         self.dir = directory if directory is not None else Path(tempfile.mkdtemp(prefix="otelsvc-pf-"))
-        self.env = {**os.environ, "PREFORK_TEST_SERVICE": service, "OTELSVC_PROMETHEUS": f"127.0.0.1:{metrics_port}",
-                    "OTELSVC_PREFORK_DIR": str(self.dir), "OTEL_METRICS_EXPORTER": "none",
-                    "OTEL_TRACES_EXPORTER": "none", "PYTHONPATH": str(HERE)}
+        self.env = {
+            **os.environ,
+            "PREFORK_TEST_SERVICE": service,
+            "OTELSVC_PROMETHEUS": f"127.0.0.1:{metrics_port}",
+            "OTELSVC_PREFORK_DIR": str(self.dir),
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_TRACES_EXPORTER": "none",
+            "PYTHONPATH": str(HERE),
+        }
         self.log_path = tmp / f"server-{app_port}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, env=self.env, cwd=HERE, stdout=log, stderr=subprocess.STDOUT)
@@ -86,20 +99,46 @@ class Server:
 def gunicorn(worker_class: str, preload: bool, workers: int = 4, max_requests: int = 5) -> Callable[..., list[str]]:
     def argv(app_port: int) -> list[str]:
         module = "prefork_asgi_app:app" if worker_class == "uvicorn_worker.UvicornWorker" else "prefork_wsgi_app:app"
-        out = [_tool("gunicorn"), "-w", str(workers), "-k", worker_class, "-b", f"127.0.0.1:{app_port}",
-               "--max-requests", str(max_requests), "--graceful-timeout", "10", "--no-control-socket"]
+        out = [
+            _tool("gunicorn"),
+            "-w",
+            str(workers),
+            "-k",
+            worker_class,
+            "-b",
+            f"127.0.0.1:{app_port}",
+            "--max-requests",
+            str(max_requests),
+            "--graceful-timeout",
+            "10",
+            "--no-control-socket",
+        ]
         return [*out, *(["--preload"] if preload else []), module]
 
     return argv
 
 
 def uvicorn_workers(app_port: int) -> list[str]:
-    return [_tool("uvicorn"), "--workers", "2", "--port", str(app_port), "--host", "127.0.0.1",
-            "--no-access-log", "prefork_asgi_app:app"]
+    return [
+        _tool("uvicorn"),
+        "--workers",
+        "2",
+        "--port",
+        str(app_port),
+        "--host",
+        "127.0.0.1",
+        "--no-access-log",
+        "prefork_asgi_app:app",
+    ]
 
 
-def run_exact(argv: Callable[[int], list[str]], tmp: Path, promtool: Callable[[bytes], Any], requests: int,
-              metric_names: tuple[str, ...] = ("example_requests_total",)) -> dict[str, Any]:
+def run_exact(
+    argv: Callable[[int], list[str]],
+    tmp: Path,
+    promtool: Callable[[bytes], Any],
+    requests: int,
+    metric_names: tuple[str, ...] = ("example_requests_total",),
+) -> dict[str, Any]:
     """Serve ``requests`` requests, then 20 scrapes must each read exactly that many; stop cleanly."""
     app_port, metrics_port = free_port(), free_port()
     server = Server(argv(app_port), app_port, metrics_port, tmp)
@@ -133,10 +172,17 @@ HTTP_COUNT = "http_server_request_duration_seconds_count"
 LONG = [pytest.mark.slow, pytest.mark.skipif(not os.environ.get("OTELSVC_SLOW"), reason="OTELSVC_SLOW=1 -m slow")]
 
 
-@pytest.mark.parametrize(("worker_class", "preload"), [
-    ("sync", False), ("sync", True), ("gthread", False), pytest.param("gthread", True, marks=LONG),
-    ("uvicorn_worker.UvicornWorker", False), ("uvicorn_worker.UvicornWorker", True),
-])
+@pytest.mark.parametrize(
+    ("worker_class", "preload"),
+    [
+        ("sync", False),
+        ("sync", True),
+        ("gthread", False),
+        pytest.param("gthread", True, marks=LONG),
+        ("uvicorn_worker.UvicornWorker", False),
+        ("uvicorn_worker.UvicornWorker", True),
+    ],
+)
 def test_gunicorn_every_scrape_counts_every_worker_through_recycles(
     tmp_path: Path, promtool: Callable[[bytes], Any], worker_class: str, preload: bool
 ) -> None:
@@ -156,8 +202,13 @@ def test_uvicorn_workers_one_scrape_covers_both(tmp_path: Path, promtool: Callab
 @pytest.mark.skipif(not os.environ.get("OTELSVC_SLOW"), reason="long form: OTELSVC_SLOW=1 pytest -m slow")
 @pytest.mark.parametrize("preload", [False, True])
 def test_gunicorn_fifty_recycles_long_form(tmp_path: Path, promtool: Callable[[bytes], Any], preload: bool) -> None:
-    got = run_exact(gunicorn("sync", preload, workers=4, max_requests=4), tmp_path, promtool, 240,
-                    ("example_requests_total", HTTP_COUNT))
+    got = run_exact(
+        gunicorn("sync", preload, workers=4, max_requests=4),
+        tmp_path,
+        promtool,
+        240,
+        ("example_requests_total", HTTP_COUNT),
+    )
     assert len(got["pids"]) >= 50
     assert max(got["slots"]) < 8
 
@@ -178,9 +229,7 @@ def test_up_down_counts_only_live_workers_and_gauges_one_series_each(
     assert sorted(cpu) == ["", "0", "1"], cpu
 
 
-def test_real_prometheus_sees_no_reset_through_recycles(
-    tmp_path: Path, prometheus_factory: Callable[..., Any]
-) -> None:
+def test_real_prometheus_sees_no_reset_through_recycles(tmp_path: Path, prometheus_factory: Callable[..., Any]) -> None:
     app_port, metrics_port = free_port(), free_port()
     server = Server(gunicorn("sync", False, workers=4, max_requests=3)(app_port), app_port, metrics_port, tmp_path)
     try:
@@ -215,12 +264,25 @@ def test_the_gunicorn_example_shows_the_aggregated_scrape(tmp_path: Path, promto
     examples = HERE.parents[1] / "examples"
 
     def argv(app_port: int) -> list[str]:
-        return [_tool("gunicorn"), "--preload", "-w", "4", "--max-requests", "5", "-b", f"127.0.0.1:{app_port}",
-                "--no-control-socket", "--chdir", str(examples), "gunicorn_app:app"]
+        return [
+            _tool("gunicorn"),
+            "--preload",
+            "-w",
+            "4",
+            "--max-requests",
+            "5",
+            "-b",
+            f"127.0.0.1:{app_port}",
+            "--no-control-socket",
+            "--chdir",
+            str(examples),
+            "gunicorn_app:app",
+        ]
 
     app_port, metrics_port = free_port(), free_port()
     server = Server(argv(app_port), app_port, metrics_port, tmp_path)
     try:
+
         def get() -> bool:
             assert server.proc.poll() is None, server.output()
             try:
@@ -244,8 +306,16 @@ def test_two_services_on_one_machine_never_mix(tmp_path: Path) -> None:
     try:
         for service in ("alpha", "beta"):
             app_port, metrics_port = free_port(), free_port()
-            servers.append(Server(gunicorn("sync", False, workers=2, max_requests=1000)(app_port), app_port,
-                                  metrics_port, tmp_path, shared, service))
+            servers.append(
+                Server(
+                    gunicorn("sync", False, workers=2, max_requests=1000)(app_port),
+                    app_port,
+                    metrics_port,
+                    tmp_path,
+                    shared,
+                    service,
+                )
+            )
         for count, server in zip((7, 12), servers, strict=True):
             wait_until(server.get, timeout=60, interval=0.2)
             for _ in range(count - 1):

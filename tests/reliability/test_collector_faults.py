@@ -24,9 +24,17 @@ PROTOCOLS = ["grpc", "http/protobuf"]
 
 
 def _start(endpoint: str, protocol: str = "grpc", **extra: Any) -> otelsvc.ProviderGuard:
-    return otelsvc.start(service_name="faults", prometheus="127.0.0.1:0", otlp_endpoint=endpoint,
-                         otlp_protocol=protocol, export_interval=0.2, set_global=False, runtime_metrics=False,
-                         metrics_token=TOKEN, **extra)
+    return otelsvc.start(
+        service_name="faults",
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=endpoint,
+        otlp_protocol=protocol,
+        export_interval=0.2,
+        set_global=False,
+        runtime_metrics=False,
+        metrics_token=TOKEN,
+        **extra,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +90,7 @@ def _joined(thread: threading.Thread) -> bool:
 
 def _first_after(rotel: Rotel, offset: int, name: str) -> ReceivedMetric:
     """The first push of ``name`` that rotel printed after byte ``offset`` of its output."""
+
     def first() -> ReceivedMetric | None:
         return next((m for m in parse_rotel(rotel.text()[offset:])[0] if m.name == name), None)
 
@@ -90,16 +99,19 @@ def _first_after(rotel: Rotel, offset: int, name: str) -> ReceivedMetric:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_no_collector_at_start_then_it_appears(tmp_path: Path, protocol: str,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_no_collector_at_start_then_it_appears(tmp_path: Path, protocol: str, caplog: pytest.LogCaptureFixture) -> None:
     rotel = Rotel(tmp_path)
     guard = _start(rotel.endpoint(protocol), protocol)
     try:
         with caplog.at_level(logging.DEBUG, logger="otelsvc"):
             recorder = _record_in_thread(guard, "absent", 100_000)
             assert _joined(recorder), "recording blocked on the absent collector"
-            wait_until(lambda: guard.exporters["metrics"].total_failures >= 10
-                       and guard.exporters["spans"].total_failures >= 5, timeout=30)
+            wait_until(
+                lambda: (
+                    guard.exporters["metrics"].total_failures >= 10 and guard.exporters["spans"].total_failures >= 5
+                ),
+                timeout=30,
+            )
             lines = _otelsvc_lines(caplog)
             failures = sum(h.total_failures for h in guard.exporters.values())
             # one line per exporter from otelsvc, one or two from the SDK's own, however many fail
@@ -114,8 +126,9 @@ def test_no_collector_at_start_then_it_appears(tmp_path: Path, protocol: str,
             rotel.start()
             for name in ("absent.handle", "absent.sdk"):
                 assert _first_after(rotel, 0, name).points[0].value == 100_000
-            wait_until(lambda: sum(1 for s in rotel.spans() if str(s.get("name", "")).startswith("absent-"))
-                       == 100, timeout=30)
+            wait_until(
+                lambda: sum(1 for s in rotel.spans() if str(s.get("name", "")).startswith("absent-")) == 100, timeout=30
+            )
             wait_until(lambda: all(h.consecutive_failures == 0 for h in guard.exporters.values()), timeout=30)
         assert _health(guard)["exporters"]["metrics"]["last_success"] is not None
         assert sum("recovered" in line for line in _otelsvc_lines(caplog)) == 2
@@ -126,8 +139,9 @@ def test_no_collector_at_start_then_it_appears(tmp_path: Path, protocol: str,
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_collector_that_never_answers_then_a_real_one(tmp_path: Path, protocol: str,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_collector_that_never_answers_then_a_real_one(
+    tmp_path: Path, protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
     rotel = Rotel(tmp_path)
     silent = [SilentListener(rotel.grpc_port), SilentListener(rotel.http_port)]
     guard = _start(rotel.endpoint(protocol), protocol)
@@ -179,8 +193,10 @@ def test_collector_killed_and_restarted_loses_nothing(rotel: Rotel, protocol: st
         # the first push after the outage carries the full cumulative totals
         for name in ("faults.total", "faults.sdk"):
             assert _first_after(rotel, offset, name).points[0].value == 15
-        wait_until(lambda: sum(1 for s in rotel.spans() if str(s.get("name", "")).startswith("during-outage"))
-                   == 20, timeout=30)
+        wait_until(
+            lambda: sum(1 for s in rotel.spans() if str(s.get("name", "")).startswith("during-outage")) == 20,
+            timeout=30,
+        )
         assert guard.exporters["spans"].dropped == 0
         assert guard.shutdown(timeout=5)
     finally:
@@ -202,8 +218,9 @@ def test_span_buffer_bound_counts_drops_as_metric_and_on_health(tmp_path: Path) 
         assert float(line.rsplit(" ", 1)[1]) == 40
         rotel.start()
         # the kept 10 (the newest) are delivered, and the collector gets the drop count as a metric
-        wait_until(lambda: sorted(s["name"] for s in rotel.spans()) == sorted(f"s{i}" for i in range(40, 50)),
-                   timeout=30)
+        wait_until(
+            lambda: sorted(s["name"] for s in rotel.spans()) == sorted(f"s{i}" for i in range(40, 50)), timeout=30
+        )
         rotel.wait_metric("otelsvc.spans.dropped", lambda m: m.points[0].value == 40)
     finally:
         guard.shutdown(timeout=2)

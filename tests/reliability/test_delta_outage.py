@@ -51,8 +51,15 @@ def test_delta_outage_loses_nothing_long(rotel: Rotel, protocol: str) -> None:
 
 
 def _outage(rotel: Rotel, protocol: str, seconds: float) -> None:
-    guard = otelsvc.start(service_name="outage", prometheus=None, otlp_endpoint=rotel.endpoint(protocol),
-                          otlp_protocol=protocol, export_interval=0.2, set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        service_name="outage",
+        prometheus=None,
+        otlp_endpoint=rotel.endpoint(protocol),
+        otlp_protocol=protocol,
+        export_interval=0.2,
+        set_global=False,
+        runtime_metrics=False,
+    )
     handle = guard.counter("outage.handle").bind()
     handle_hist = guard.histogram("outage.handle.hist", buckets=(1.0, 10.0)).bind()
     meter = guard.meter("outage")
@@ -96,7 +103,9 @@ def _outage(rotel: Rotel, protocol: str, seconds: float) -> None:
     while min(received.values()) < total and time.monotonic() < deadline:
         time.sleep(0.2)
         received = _received(rotel)
-    print(f"{protocol}: {total} recorded per instrument across an outage of {health.total_failures} failed pushes; "
-          f"received {received}")
+    print(
+        f"{protocol}: {total} recorded per instrument across an outage of {health.total_failures} failed pushes; "
+        f"received {received}"
+    )
     for name in NAMES:
         assert received[name] >= total, (name, received[name], total)

@@ -34,8 +34,10 @@ def test_million_values_into_an_interned_label(caplog: pytest.LogCaptureFixture)
         # the binder caches handles per raw value; what must stay bounded is the series and the interner
         peers = {a["peer_name"] for a, _ in guard.series("network.connection.opened")}
         assert len(peers) == 101 and "other" in peers
-        assert guard.value("network.connection.opened",
-                           {"swimlane": lane, "peer_name": "other", "direction": "outgoing"}) == 1_000_000 - 100
+        assert (
+            guard.value("network.connection.opened", {"swimlane": lane, "peer_name": "other", "direction": "outgoing"})
+            == 1_000_000 - 100
+        )
         assert len(net.interners["peer_name"]) == 100
         assert sum("peer_name reached its cap" in r.getMessage() for r in caplog.records) == 1
         assert len(binder._cache) <= 2 * 100
@@ -110,8 +112,10 @@ def test_users_sdk_instrument_flood_on_a_real_guard_stays_bounded() -> None:
         assert len(series) <= 101 and len(overflow) == 1, len(series)
         total = sum(float(x.rsplit(" ", 1)[1]) for x in series)
         assert total == 200_000
-        print(f"SDK counter, 200k distinct values at limit 100: {len(series)} series, "
-              f"second 100k grew traced memory by {grown} bytes")
+        print(
+            f"SDK counter, 200k distinct values at limit 100: {len(series)} series, "
+            f"second 100k grew traced memory by {grown} bytes"
+        )
         assert grown < 200_000, grown
     finally:
         guard.shutdown()

@@ -27,14 +27,22 @@ def _wait_child(pid: int, timeout: float = 30.0) -> int:
 
 
 def _ids(rotel: Rotel, name: str) -> set[tuple[str, float]]:
-    return {(m.resource["service.instance.id"], p.value or 0.0) for m in rotel.metrics() if m.name == name
-            for p in m.points}
+    return {
+        (m.resource["service.instance.id"], p.value or 0.0) for m in rotel.metrics() if m.name == name for p in m.points
+    }
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_parent_five_child_one_never_six(rotel: Rotel, protocol: str) -> None:
-    guard = otelsvc.start(service_name="forky", prometheus="127.0.0.1:0", otlp_endpoint=rotel.endpoint(protocol),
-                          otlp_protocol=protocol, export_interval=3600, set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        service_name="forky",
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=rotel.endpoint(protocol),
+        otlp_protocol=protocol,
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=False,
+    )
     counter = guard.meter_provider.get_meter("app").create_counter("fork.sdk")
     handle = guard.bridge.instrument("fork.handle", "counter", "", "", ("k",)).bind("v")
     counter.add(5)
@@ -65,8 +73,13 @@ def test_parent_five_child_one_never_six(rotel: Rotel, protocol: str) -> None:
 
 
 def test_fork_while_threads_record_does_not_deadlock(rotel: Rotel) -> None:
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=rotel.grpc_endpoint, export_interval=3600,
-                          set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=False,
+    )
     counter = guard.meter("app").create_counter("busy.sdk")
     handle = guard.bridge.instrument("busy.handle", "counter").bind()
     stop = threading.Event()
@@ -97,11 +110,11 @@ def test_fork_while_threads_record_does_not_deadlock(rotel: Rotel) -> None:
         for t in threads:
             t.join()
     assert guard.shutdown(timeout=10)
-    child_points = [p.value for m in rotel.metrics() if m.name == "busy.sdk" for p in m.points
-                    if p.attributes.get("t") == "child"]
+    child_points = [
+        p.value for m in rotel.metrics() if m.name == "busy.sdk" for p in m.points if p.attributes.get("t") == "child"
+    ]
     assert child_points == [1.0] * 5
-    child_handles = [p.value for m in rotel.metrics() if m.name == "busy.handle" for p in m.points
-                     if p.value == 1.0]
+    child_handles = [p.value for m in rotel.metrics() if m.name == "busy.handle" for p in m.points if p.value == 1.0]
     assert len(child_handles) == 5
 
 
@@ -110,9 +123,14 @@ def test_second_guard_child_ids_derive_from_the_users_and_agree(rotel: Rotel) ->
     after another one (or after a shutdown) that used to win over otelsvc's own, so SDK instruments
     and handles exported under different ids and the user's id was lost."""
     otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False).shutdown()
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=rotel.grpc_endpoint, export_interval=3600,
-                          set_global=False, runtime_metrics=False,
-                          resource_attributes={"service.instance.id": "svc-1"})
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=False,
+        resource_attributes={"service.instance.id": "svc-1"},
+    )
     counter = guard.meter("app").create_counter("second.sdk")
     handle = guard.counter("second.handle").bind()
     tracer = guard.tracer("app")
@@ -144,8 +162,13 @@ def test_fork_during_an_export_in_flight(rotel: Rotel, monkeypatch: pytest.Monke
     still pushes its own counts, and the parent, unaffected, goes on with its own."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "20000")  # milliseconds
     proxy = StallingProxy(rotel.grpc_port)
-    guard = otelsvc.start(prometheus=None, otlp_endpoint=f"http://127.0.0.1:{proxy.port}", export_interval=0.2,
-                          set_global=False, runtime_metrics=False)
+    guard = otelsvc.start(
+        prometheus=None,
+        otlp_endpoint=f"http://127.0.0.1:{proxy.port}",
+        export_interval=0.2,
+        set_global=False,
+        runtime_metrics=False,
+    )
     try:
         counter = guard.meter_provider.get_meter("app").create_counter("inflight.sdk")
         handle = guard.counter("inflight.handle").bind()

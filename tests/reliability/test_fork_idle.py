@@ -48,14 +48,20 @@ def test_idle_children_exit_promptly_against_a_silent_collector(tmp_path: Path, 
     silent = SilentListener()
     try:
         # A child held for its shutdown timeout would take 20 s each: 100 s, past this timeout.
-        out = subprocess.run([sys.executable, str(script), f"http://127.0.0.1:{silent.port}", protocol],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, str(script), f"http://127.0.0.1:{silent.port}", protocol],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         silent.close()
     assert out.returncode == 0, out.stderr
     times = [float(t) for t in out.stdout.split()]
-    print(f"5 idle children ({protocol}, silent collector, shutdown_timeout=20): {sum(times):.2f} s in all, "
-          f"each {out.stdout.strip()} s")
+    print(
+        f"5 idle children ({protocol}, silent collector, shutdown_timeout=20): {sum(times):.2f} s in all, "
+        f"each {out.stdout.strip()} s"
+    )
     assert len(times) == 5 and max(times) < 20, times  # no child waits for its shutdown timeout
     assert "did not finish in time" not in out.stderr, out.stderr
 
@@ -74,9 +80,15 @@ def _wait_child(pid: int, timeout: float = 30.0) -> int:
 def test_idle_child_sends_nothing_and_a_recording_child_sends_its_runtime(rotel: Rotel) -> None:
     # HTTP: what is tested is protocol-independent, and a gRPC channel used in a forked child can
     # hang when the test process has other gRPC channels busy (earlier tests' abandoned exports).
-    guard = otelsvc.start(service_name="forky", prometheus=None, otlp_endpoint=rotel.http_endpoint,
-                          otlp_protocol="http/protobuf", export_interval=3600, set_global=False,
-                          runtime_metrics=True)
+    guard = otelsvc.start(
+        service_name="forky",
+        prometheus=None,
+        otlp_endpoint=rotel.http_endpoint,
+        otlp_protocol="http/protobuf",
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=True,
+    )
     handle = guard.counter("fork.idle.handle").bind()
     handle.add(5)
     parent_id = guard.resource.attributes["service.instance.id"]

@@ -19,11 +19,21 @@ def test_gunicorn_workers_report_their_own_counts(rotel: Rotel) -> None:
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
     assert gunicorn, "gunicorn comes with the test extra"
     port = free_port()
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": rotel.grpc_endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "300",
-           "OTELSVC_PROMETHEUS": "off"}
-    proc = subprocess.Popen([gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES),
-                             "gunicorn_app:app"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": rotel.grpc_endpoint,
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "OTELSVC_PROMETHEUS": "off",
+    }
+    proc = subprocess.Popen(
+        [gunicorn, "--preload", "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES), "gunicorn_app:app"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
+
         def get() -> str | None:
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
@@ -46,15 +56,16 @@ def test_gunicorn_workers_report_their_own_counts(rotel: Rotel) -> None:
         for metric in rotel.metrics():
             if metric.name == name:
                 latest[metric.resource["service.instance.id"]] = sum(
-                    (p.value if p.count is None else p.count) or 0 for p in metric.points)
+                    (p.value if p.count is None else p.count) or 0 for p in metric.points
+                )
         return latest
 
     # an SDK counter made from the guard's meter provider in the master, before the fork
-    counts = wait_until(lambda: (c := per_instance("example.requests")) and sum(c.values()) == total and c,
-                        timeout=30)
+    counts = wait_until(lambda: (c := per_instance("example.requests")) and sum(c.values()) == total and c, timeout=30)
     # the http family, recorded through pre-bound handles by the middleware
-    durations = wait_until(lambda: (c := per_instance("http.server.request.duration")) and sum(c.values()) == total
-                           and c, timeout=30)
+    durations = wait_until(
+        lambda: (c := per_instance("http.server.request.duration")) and sum(c.values()) == total and c, timeout=30
+    )
     assert counts == durations, (counts, durations)
     assert len(counts) >= 1 and all(v > 0 for v in counts.values()), out[-2000:]
     # each worker pushed exactly what it served, under the id it reported: never a sibling's or the master's

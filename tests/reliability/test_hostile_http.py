@@ -21,8 +21,14 @@ TOKEN = "fuzz-token"
 
 @pytest.fixture(scope="module")
 def guard() -> Iterator[ProviderGuard]:
-    g = otelsvc.start(prometheus="127.0.0.1:0", metrics_token=TOKEN, set_global=False, max_connections=8,
-                      read_timeout=1.0, max_header_bytes=4096)
+    g = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        metrics_token=TOKEN,
+        set_global=False,
+        max_connections=8,
+        read_timeout=1.0,
+        max_header_bytes=4096,
+    )
     yield g
     g.shutdown()
 

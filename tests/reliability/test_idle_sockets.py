@@ -93,8 +93,10 @@ def _attack(seconds: int) -> None:
         attacker.join(10)
         evicted = guard._server.evicted if guard._server is not None else 0
         guard.shutdown()
-    print(f"{ok}/{seconds} scrapes answered 200 beside {IDLE} idle sockets (peak open {attacker.open_peak}); "
-          f"the server closed {attacker.reopened} idle connections ({evicted} to make room); failures {failures[:3]}")
+    print(
+        f"{ok}/{seconds} scrapes answered 200 beside {IDLE} idle sockets (peak open {attacker.open_peak}); "
+        f"the server closed {attacker.reopened} idle connections ({evicted} to make room); failures {failures[:3]}"
+    )
     assert attacker.open_peak >= IDLE * 0.9
     assert ok >= math.ceil(0.99 * seconds), failures
 

@@ -18,8 +18,13 @@ SECONDS = float(os.environ.get("OTELSVC_SOAK_SECONDS", "5"))
 
 
 def test_soak(rotel: Rotel) -> None:
-    guard = otelsvc.start(prometheus="127.0.0.1:0", otlp_endpoint=rotel.grpc_endpoint, export_interval=0.5,
-                          set_global=False, max_connections=32)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=0.5,
+        set_global=False,
+        max_connections=32,
+    )
     counter = guard.bridge.instrument("soak.ops", "counter", "", "", ("worker",))
     hist = guard.bridge.instrument("soak.latency", "histogram", "s", "", ("worker",), (0.001, 0.01, 0.1))
     stop = threading.Event()
@@ -76,8 +81,12 @@ def test_soak(rotel: Rotel) -> None:
             line = next(x for x in text.splitlines() if x.startswith("soak_ops_total{") and f'worker="{worker}"' in x)
             assert float(line.rsplit(" ", 1)[1]) == n
         assert guard.force_flush(timeout=10)
-        pushed = {p.attributes["worker"]: p.value for p in rotel.wait_metric(
-            "soak.ops", lambda m: sum(p.value or 0 for p in m.points) == sum(done.values())).points}
+        pushed = {
+            p.attributes["worker"]: p.value
+            for p in rotel.wait_metric(
+                "soak.ops", lambda m: sum(p.value or 0 for p in m.points) == sum(done.values())
+            ).points
+        }
         assert pushed == {str(w): float(n) for w, n in done.items()}
         # flat memory: the second half of the run does not keep growing
         assert samples[-1] - samples[len(samples) // 2] < 2_000_000, samples

@@ -121,8 +121,9 @@ def test_route_templates_and_statuses(served: tuple[TestingGuard, Server]) -> No
     assert classic[("/items/{item_id}", "GET", "200")] == 5
     assert classic[("other", "GET", "404")] == 1
     assert classic[("/items/{item_id}", "other", "405")] == 1
-    errors = {a.get("error.type") for a, _ in guard.series("http.server.request.duration")
-              if a.get("http.route") == "/boom"}
+    errors = {
+        a.get("error.type") for a, _ in guard.series("http.server.request.duration") if a.get("http.route") == "/boom"
+    }
     assert errors == {"RuntimeError"}
     methods = {a["http.request.method"] for a, _ in guard.series("http.server.active_requests")}
     assert "_OTHER" in methods

@@ -10,9 +10,20 @@ from otelsvc._serving.auth import TokenCheck, parse_bearer
 @pytest.mark.parametrize(
     ("header", "token"),
     [
-        ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BeArEr abc", "abc"), ("  Bearer   abc  ", "abc"),
-        ("Bearer\tabc", "abc"), ("Bearer abc def", None), ("Bearer", None), ("Bearer ", None), ("", None),
-        (None, None), ("Basic abc", None), ("abc", None), ("Bearerabc", None), ("Token abc", None),
+        ("Bearer abc", "abc"),
+        ("bearer abc", "abc"),
+        ("BeArEr abc", "abc"),
+        ("  Bearer   abc  ", "abc"),
+        ("Bearer\tabc", "abc"),
+        ("Bearer abc def", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("", None),
+        (None, None),
+        ("Basic abc", None),
+        ("abc", None),
+        ("Bearerabc", None),
+        ("Token abc", None),
     ],
 )
 def test_parse_bearer(header: str | None, token: str | None) -> None:
@@ -55,8 +66,11 @@ def test_non_ascii_token_over_the_builtin_server() -> None:
 
         def get(value: bytes) -> bytes:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
-                          + value + b"\r\n\r\n")
+                s.sendall(
+                    b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
+                    + value
+                    + b"\r\n\r\n"
+                )
                 return s.recv(64)
 
         assert get(token.encode("utf-8")).startswith(b"HTTP/1.1 200 ")

@@ -65,8 +65,14 @@ def test_threaded_example() -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("metrics: http://127.0.0.1:")
-        body = wait_until(lambda: (r := _get(f"http://127.0.0.1:{port}/metrics")) and
-                          "network_rpc_duration_seconds_count" in r.text and r.text, timeout=30)
+        body = wait_until(
+            lambda: (
+                (r := _get(f"http://127.0.0.1:{port}/metrics"))
+                and "network_rpc_duration_seconds_count" in r.text
+                and r.text
+            ),
+            timeout=30,
+        )
         assert 'swimlane="gossip"' in body
     finally:
         _stop(proc)
@@ -92,8 +98,11 @@ def test_each_example_says_what_it_needs_and_the_examples_extra_has_it(example: 
     declared = set(wanted.removeprefix("pip install").split()) if wanted.startswith("pip install") else set()
     imported = set()
     for node in ast.walk(ast.parse(source)):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else ([node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+        )
         imported |= {name.split(".")[0] for name in names}
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("otelsvc", "__future__")}
     assert {_DISTRIBUTION.get(m, m) for m in third_party} <= declared, (example.name, third_party, declared)

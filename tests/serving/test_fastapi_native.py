@@ -73,8 +73,10 @@ def samples(text: str, name: str) -> dict[str, float]:
     return out
 
 
-@pytest.mark.skipif(tuple(int(p) for p in fastapi.__version__.split(".")[:2]) < (0, 165),
-                    reason="FastAPI's native telemetry arrived in 0.165")
+@pytest.mark.skipif(
+    tuple(int(p) for p in fastapi.__version__.split(".")[:2]) < (0, 165),
+    reason="FastAPI's native telemetry arrived in 0.165",
+)
 def test_fastapi_native_telemetry_and_otelsvc_count_each_request_once(
     promtool: Callable[[bytes], subprocess.CompletedProcess[bytes]],
 ) -> None:

@@ -40,20 +40,32 @@ STR, INT = str, int
 # FastAPI's native telemetry off: another test in this worker may have set global providers.
 NO_NATIVE_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
 DURATION_ATTRIBUTES: dict[str, type] = {
-    http_attributes.HTTP_REQUEST_METHOD: STR, url_attributes.URL_SCHEME: STR, error_attributes.ERROR_TYPE: STR,
-    http_attributes.HTTP_RESPONSE_STATUS_CODE: INT, http_attributes.HTTP_ROUTE: STR,
-    network_attributes.NETWORK_PROTOCOL_NAME: STR, network_attributes.NETWORK_PROTOCOL_VERSION: STR,
-    server_attributes.SERVER_ADDRESS: STR, server_attributes.SERVER_PORT: INT,
+    http_attributes.HTTP_REQUEST_METHOD: STR,
+    url_attributes.URL_SCHEME: STR,
+    error_attributes.ERROR_TYPE: STR,
+    http_attributes.HTTP_RESPONSE_STATUS_CODE: INT,
+    http_attributes.HTTP_ROUTE: STR,
+    network_attributes.NETWORK_PROTOCOL_NAME: STR,
+    network_attributes.NETWORK_PROTOCOL_VERSION: STR,
+    server_attributes.SERVER_ADDRESS: STR,
+    server_attributes.SERVER_PORT: INT,
 }
 DURATION_REQUIRED = {http_attributes.HTTP_REQUEST_METHOD, url_attributes.URL_SCHEME}
 ACTIVE_ATTRIBUTES: dict[str, type] = {
-    http_attributes.HTTP_REQUEST_METHOD: STR, url_attributes.URL_SCHEME: STR,
-    server_attributes.SERVER_ADDRESS: STR, server_attributes.SERVER_PORT: INT,
+    http_attributes.HTTP_REQUEST_METHOD: STR,
+    url_attributes.URL_SCHEME: STR,
+    server_attributes.SERVER_ADDRESS: STR,
+    server_attributes.SERVER_PORT: INT,
 }
 SPAN_ATTRIBUTES: dict[str, type] = {
-    **DURATION_ATTRIBUTES, http_attributes.HTTP_REQUEST_METHOD_ORIGINAL: STR, url_attributes.URL_PATH: STR,
-    url_attributes.URL_QUERY: STR, client_attributes.CLIENT_ADDRESS: STR, client_attributes.CLIENT_PORT: INT,
-    user_agent_attributes.USER_AGENT_ORIGINAL: STR, network_attributes.NETWORK_PEER_ADDRESS: STR,
+    **DURATION_ATTRIBUTES,
+    http_attributes.HTTP_REQUEST_METHOD_ORIGINAL: STR,
+    url_attributes.URL_PATH: STR,
+    url_attributes.URL_QUERY: STR,
+    client_attributes.CLIENT_ADDRESS: STR,
+    client_attributes.CLIENT_PORT: INT,
+    user_agent_attributes.USER_AGENT_ORIGINAL: STR,
+    network_attributes.NETWORK_PEER_ADDRESS: STR,
     network_attributes.NETWORK_PEER_PORT: INT,
 }
 SPAN_REQUIRED = {http_attributes.HTTP_REQUEST_METHOD, url_attributes.URL_PATH, url_attributes.URL_SCHEME}
@@ -91,9 +103,20 @@ def call(app: Any, requests: list[tuple[str, str]], **client: Any) -> list[int]:
 def raw_call(app: Any, method: str, path: str) -> int:
     """One request with the method exactly as given (HTTP clients upper-case it)."""
     sent: list[dict[str, Any]] = []
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -106,13 +129,25 @@ def raw_call(app: Any, method: str, path: str) -> int:
 
 
 def routes(guard: TestingGuard) -> dict[tuple[str | None, int], int]:
-    return {(a.get("http.route"), a["http.response.status_code"]): v.count
-            for a, v in guard.series("http.server.request.duration")}
+    return {
+        (a.get("http.route"), a["http.response.status_code"]): v.count
+        for a, v in guard.series("http.server.request.duration")
+    }
 
 
 def test_known_methods_default_and_override(caplog: pytest.LogCaptureFixture) -> None:
-    assert {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
-                                     "PATCH", "QUERY"} == DEFAULT_KNOWN_METHODS
+    assert {
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "CONNECT",
+        "OPTIONS",
+        "TRACE",
+        "PATCH",
+        "QUERY",
+    } == DEFAULT_KNOWN_METHODS
     assert known_methods({}) == DEFAULT_KNOWN_METHODS
     assert known_methods({"OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS": " GET, PURGE ,get"}) == {"GET", "PURGE", "get"}
     with caplog.at_level(logging.WARNING, logger="otelsvc"):
@@ -216,10 +251,15 @@ def _fastapi_tree() -> FastAPI:
         await PlainTextResponse("raw")(scope, receive, send)
 
     app.mount("/sub", sub)
-    app.mount("/tenants/{tenant}", Starlette(routes=[
-        Route("/things/{thing}", plain),
-        Mount("/deep/{d}", routes=[Route("/leaf", plain)]),
-    ]))
+    app.mount(
+        "/tenants/{tenant}",
+        Starlette(
+            routes=[
+                Route("/things/{thing}", plain),
+                Mount("/deep/{d}", routes=[Route("/leaf", plain)]),
+            ]
+        ),
+    )
     app.mount("/router/{r}", Router(routes=[Route("/x/{y}", plain)]))
     app.mount("/static", raw)
     app.mount("/wrapped/{w}", GZipMiddleware(Starlette(routes=[Route("/p/{q}", plain)])))
@@ -229,12 +269,29 @@ def _fastapi_tree() -> FastAPI:
 def test_fastapi_included_routers_prefixes_mounts_nested(guard: TestingGuard) -> None:
     app = _fastapi_tree()
     app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=False)
-    statuses = call(app, [("GET", p) for p in (
-        "/items/1", "/v1/users/a", "/v2/users/b", "/v2/users/c", "/v1/orgs/o/teams/t/members/m",
-        "/api/things/1", "/sub/s/users/d", "/sub/s/orgs/o/teams/t/members/m", "/tenants/acme/things/1",
-        "/tenants/acme/deep/q/leaf", "/router/r1/x/2", "/static/a/b.css", "/wrapped/w1/p/2",
-        "/nowhere", "/tenants/acme/nothing",
-    )])
+    statuses = call(
+        app,
+        [
+            ("GET", p)
+            for p in (
+                "/items/1",
+                "/v1/users/a",
+                "/v2/users/b",
+                "/v2/users/c",
+                "/v1/orgs/o/teams/t/members/m",
+                "/api/things/1",
+                "/sub/s/users/d",
+                "/sub/s/orgs/o/teams/t/members/m",
+                "/tenants/acme/things/1",
+                "/tenants/acme/deep/q/leaf",
+                "/router/r1/x/2",
+                "/static/a/b.css",
+                "/wrapped/w1/p/2",
+                "/nowhere",
+                "/tenants/acme/nothing",
+            )
+        ],
+    )
     assert statuses == [200] * 13 + [404, 404]
     assert routes(guard) == {
         ("/items/{item_id}", 200): 1,
@@ -257,8 +314,10 @@ def test_fastapi_included_routers_prefixes_mounts_nested(guard: TestingGuard) ->
 def test_root_path_and_starlette_app(guard: TestingGuard) -> None:
     app = _fastapi_tree()
     app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=False)
-    assert call(app, [("GET", "/prefix/v1/users/a"), ("GET", "/prefix/tenants/t/things/1")],
-                root_path="/prefix") == [200, 200]
+    assert call(app, [("GET", "/prefix/v1/users/a"), ("GET", "/prefix/tenants/t/things/1")], root_path="/prefix") == [
+        200,
+        200,
+    ]
     assert set(routes(guard)) == {("/v1/users/{uid}", 200), ("/tenants/{tenant}/things/{thing}", 200)}
 
 

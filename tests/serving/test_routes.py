@@ -17,16 +17,23 @@ TOKEN = "tok-123"
 
 @pytest.fixture(scope="module")
 def guard() -> Iterator[ProviderGuard]:
-    g = otelsvc.start(service_name="routes", service_version="9.9", prometheus="127.0.0.1:0",
-                      metrics_token=TOKEN, set_global=False, otlp_endpoint="http://127.0.0.1:9",
-                      export_interval=3600)
+    g = otelsvc.start(
+        service_name="routes",
+        service_version="9.9",
+        prometheus="127.0.0.1:0",
+        metrics_token=TOKEN,
+        set_global=False,
+        otlp_endpoint="http://127.0.0.1:9",
+        export_interval=3600,
+    )
     g.meter("m").create_counter("hits").add(1)
     yield g
     g.shutdown(timeout=1)
 
 
-def request(guard: ProviderGuard, method: str, path: str, headers: dict[str, str] | None = None
-            ) -> tuple[int, dict[str, str], bytes]:
+def request(
+    guard: ProviderGuard, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     host, port = guard.prometheus_address  # type: ignore[misc]
     conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
@@ -100,8 +107,9 @@ def test_metadata(guard: ProviderGuard) -> None:
 
 
 def test_openmetrics_when_asked(guard: ProviderGuard) -> None:
-    status, headers, body = request(guard, "GET", "/metrics",
-                                    {**AUTH, "Accept": "application/openmetrics-text; version=1.0.0"})
+    status, headers, body = request(
+        guard, "GET", "/metrics", {**AUTH, "Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert status == 200
     assert headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
     assert body.endswith(b"# EOF\n")
@@ -120,6 +128,7 @@ def test_gzip_when_allowed(guard: ProviderGuard) -> None:
 def test_render_failure_is_500_text_logged_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
     g = otelsvc.start(prometheus="127.0.0.1:0", set_global=False)
     try:
+
         def boom(openmetrics: bool = False) -> bytes:
             raise RuntimeError("render exploded")
 

@@ -94,8 +94,9 @@ def test_tls(tmp_path: Path) -> None:
     cert.private_key_pem.write_to_path(str(keyfile))
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     ca.cert_pem.write_to_path(str(cafile))
-    guard = otelsvc.start(prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile),
-                          set_global=False)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile), set_global=False
+    )
     try:
         assert guard.prometheus_url.startswith("https://")  # type: ignore[union-attr]
         context = ssl.create_default_context(cafile=str(cafile))

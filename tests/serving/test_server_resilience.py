@@ -223,8 +223,14 @@ def test_tls_client_over_capacity_gets_no_plaintext(tmp_path: Path) -> None:
     certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.private_key_pem.write_to_path(str(keyfile))
     cert.cert_chain_pems[0].write_to_path(str(certfile))
-    guard = otelsvc.start(prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile),
-                          set_global=False, max_connections=1, read_timeout=5)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        tls_certfile=str(certfile),
+        tls_keyfile=str(keyfile),
+        set_global=False,
+        max_connections=1,
+        read_timeout=5,
+    )
     try:
         port = guard.prometheus_address[1]  # type: ignore[index]
         with socket.create_connection(("127.0.0.1", port), timeout=10) as holder:
@@ -234,8 +240,10 @@ def test_tls_client_over_capacity_gets_no_plaintext(tmp_path: Path) -> None:
             context = ssl.create_default_context()
             ca.configure_trust(context)
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                with pytest.raises((ssl.SSLError, ConnectionError)) as info, \
-                        context.wrap_socket(s, server_hostname="127.0.0.1") as tls:
+                with (
+                    pytest.raises((ssl.SSLError, ConnectionError)) as info,
+                    context.wrap_socket(s, server_hostname="127.0.0.1") as tls,
+                ):
                     tls.recv(10)
                 assert "WRONG_VERSION_NUMBER" not in str(info.value)
     finally:
@@ -250,8 +258,9 @@ def test_tls_handshake_trickle_is_cut_off(tmp_path: Path) -> None:
     certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.private_key_pem.write_to_path(str(keyfile))
     cert.cert_chain_pems[0].write_to_path(str(certfile))
-    guard = otelsvc.start(prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile),
-                          set_global=False, read_timeout=1)
+    guard = otelsvc.start(
+        prometheus="127.0.0.1:0", tls_certfile=str(certfile), tls_keyfile=str(keyfile), set_global=False, read_timeout=1
+    )
     try:
         port = guard.prometheus_address[1]  # type: ignore[index]
         hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 100
@@ -290,9 +299,17 @@ def test_server_threads_leave_signals_to_the_main_thread(guard: ProviderGuard) -
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # a connection thread, mid-request
         threads: list[threading.Thread] = wait_until(
-            lambda: len(found := [t for t in threading.enumerate()
-                                  if t.name.startswith("otelsvc-http") and t.native_id is not None]) >= 3
-            and found
+            lambda: (
+                len(
+                    found := [
+                        t
+                        for t in threading.enumerate()
+                        if t.name.startswith("otelsvc-http") and t.native_id is not None
+                    ]
+                )
+                >= 3
+                and found
+            )
         )
         assert {t.name for t in threads} == {"otelsvc-http", "otelsvc-http-refuse", "otelsvc-http-conn"}
         for thread in threads:

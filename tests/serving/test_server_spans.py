@@ -112,7 +112,10 @@ def test_errors_unmatched_and_excluded(traced: tuple[TestingGuard, InMemorySpanE
     assert (unavailable.attributes or {})["error.type"] == "503"
     assert spans["GET"].status.status_code is StatusCode.UNSET  # a 404 is not a server error
     assert {a.get("http.route") for a, _ in guard.series("http.server.request.duration")} == {
-        "/fail", "/unavailable", None}
+        "/fail",
+        "/unavailable",
+        None,
+    }
 
 
 def test_spans_off_keeps_metrics(traced: tuple[TestingGuard, InMemorySpanExporter]) -> None:
@@ -137,9 +140,19 @@ def test_duration_is_recorded_while_the_span_is_current(traced: tuple[TestingGua
         finish(*args, **kwargs)
 
     middleware.metrics.finish = spy  # type: ignore[method-assign]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/items/3", "raw_path": b"/items/3", "query_string": b"", "root_path": "",
-             "headers": [(b"traceparent", TRACEPARENT.encode())], "app": app}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/items/3",
+        "raw_path": b"/items/3",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"traceparent", TRACEPARENT.encode())],
+        "app": app,
+    }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -188,6 +201,7 @@ def test_flask_under_a_wsgi_server_continues_the_trace(traced: tuple[TestingGuar
     assert attrs["network.protocol.version"] == "1.1" and attrs["server.port"] == server.server_port
     crashed = spans["GET /crash"]
     assert crashed.status.status_code is StatusCode.ERROR and (crashed.attributes or {})["error.type"] == "500"
-    routes = {(a.get("http.route"), a["http.response.status_code"]) for a, _ in
-              guard.series("http.server.request.duration")}
+    routes = {
+        (a.get("http.route"), a["http.response.status_code"]) for a, _ in guard.series("http.server.request.duration")
+    }
     assert routes == {("/orders/<int:oid>", 200), ("/crash", 500)}

@@ -31,8 +31,11 @@ def build(guard: TestingGuard) -> Any:
     def boom() -> str:
         raise RuntimeError("boom")
 
-    app.wsgi_app = HttpMetricsMiddleware(app.wsgi_app, guard=guard,  # type: ignore[method-assign]
-                                         prefix_rules=[("/boot/", "boot")])
+    app.wsgi_app = HttpMetricsMiddleware(
+        app.wsgi_app,
+        guard=guard,  # type: ignore[method-assign]
+        prefix_rules=[("/boot/", "boot")],
+    )
     return DispatcherMiddleware(app, {"/telemetry": make_wsgi_app(guard)})
 
 
@@ -98,14 +101,14 @@ def test_a_thousand_mac_paths_make_one_endpoint(seed: int, suffix: str) -> None:
     macs = _macs(seed, suffix)
     guard = start_testing()
     try:
+
         def ok(environ: Any, start_response: Any) -> list[bytes]:
             start_response("404 Not Found", [])
             return [b""]
 
         app = HttpMetricsMiddleware(ok, guard=guard, prefix_rules=[("/boot/", "boot")])
         for m in macs:
-            body = app({"REQUEST_METHOD": "GET", "PATH_INFO": f"/boot/{m}", "wsgi.url_scheme": "http"},
-                       lambda *a: None)
+            body = app({"REQUEST_METHOD": "GET", "PATH_INFO": f"/boot/{m}", "wsgi.url_scheme": "http"}, lambda *a: None)
             body.close()  # type: ignore[attr-defined]
         endpoints = {a["endpoint"] for a, _ in guard.series("http_requests")}
         routes = {a.get("http.route") for a, _ in guard.series("http.server.request.duration")}

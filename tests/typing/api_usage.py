@@ -81,7 +81,8 @@ def families(guard: otelsvc.ProviderGuard) -> None:
 
 def own_handles(guard: otelsvc.ProviderGuard) -> None:
     orders: otelsvc.HandleInstrument[otelsvc.CounterHandle] = guard.counter(
-        "orders.placed", unit="{order}", labels=("region",))
+        "orders.placed", unit="{order}", labels=("region",)
+    )
     eu: otelsvc.CounterHandle = orders.bind("eu")
     eu.add()
     latency = guard.histogram("checkout.duration", unit="s", buckets=(0.01, 0.1, 1.0), labels=("region",))
