@@ -47,7 +47,7 @@ from otelsvc._sanitize import sanitize_data
 from otelsvc._values import count_skipped
 from otelsvc._version import __version__
 
-__all__ = ["KINDS", "Bridge", "BridgedInstrument", "HandleInstrument"]
+__all__ = ["KINDS", "Bridge", "BridgedInstrument", "HandleInstrument", "Producer", "add_scopes"]
 
 _log = logging.getLogger("otelsvc")
 
@@ -302,6 +302,31 @@ def merge_scope(existing: Sequence[ScopeMetrics], scope: ScopeMetrics) -> list[S
     return out
 
 
+class Producer(Protocol):
+    """Adds ScopeMetrics of its own to each reader's collection (``_api_fast.FastPath``)."""
+
+    def scope_metrics(self, reader: MetricReader) -> list[ScopeMetrics]: ...
+
+    def reset_after_fork(self, start: int) -> None: ...
+
+
+def add_scopes(data: MetricsData | None, scopes: list[ScopeMetrics], resource: Resource | None) -> MetricsData | None:
+    """``data`` with ``scopes`` merged into its first ResourceMetrics (``merge_scope``)."""
+    if not scopes:
+        return data
+    if data is None or not data.resource_metrics:
+        assert resource is not None
+        return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=scopes,
+                                                             schema_url=resource.schema_url)])
+    first = data.resource_metrics[0]
+    merged = list(first.scope_metrics)
+    for scope in scopes:
+        merged = merge_scope(merged, scope)
+    return MetricsData(resource_metrics=[
+        ResourceMetrics(resource=first.resource, scope_metrics=merged, schema_url=first.schema_url),
+        *data.resource_metrics[1:]])
+
+
 class Bridge:
     """All handle-recorded instruments of one guard, and the hook that adds them to its readers."""
 
@@ -315,6 +340,8 @@ class Bridge:
         self.resource: Resource | None = None
         self.collect_hooks: list[Callable[[], None]] = []
         self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
+        # Producers add their own ScopeMetrics to every reader's collection (the OTel API fast path).
+        self.producers: list[Producer] = []
 
     def instrument(
         self,
@@ -354,6 +381,8 @@ class Bridge:
         self._delta_state = weakref.WeakKeyDictionary()
         for inst in self._instruments.values():
             inst.reset_after_fork(start)
+        for producer in self.producers:
+            producer.reset_after_fork(start)
 
     def scope_metrics(self, reader: MetricReader, now: int | None = None) -> ScopeMetrics | None:
         """The bridged metrics as one reader sees them now, in the ``otelsvc`` scope."""
@@ -407,6 +436,8 @@ class Bridge:
             live = bridge()
             if live is None:
                 return data
+            for producer in live.producers:
+                data = add_scopes(data, producer.scope_metrics(r), live.resource)
             merged = live.merge(r, data)
             if r in live.direct_readers:
                 return merged

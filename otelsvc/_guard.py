@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
@@ -122,6 +121,7 @@ class ProviderGuard:
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        from otelsvc._api_fast import FastMeterProvider
         from otelsvc._exporters import MetricPushProxy, SpanPushProxy, build_metric_exporter, build_span_exporter
         from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
@@ -156,8 +156,9 @@ class ProviderGuard:
         if console_reader is not None:
             readers.append(console_reader)
         self._readers = readers
-        provider = SdkMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
-                                    exemplar_filter=exemplar_filter(settings))
+        provider = FastMeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
+                                     exemplar_filter=exemplar_filter(settings), bridge=self.bridge)
+        self.bridge.producers.append(provider.otelsvc_fast)
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider
