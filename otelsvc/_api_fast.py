@@ -57,7 +57,6 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation import _SPAN_KEY
 
@@ -69,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = ["FastMeterProvider", "FastPath"]
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
+_INF = float("inf")
 _OVERFLOW = {"otel.metric.overflow": True}
 _OVERFLOW_KEY = _hash_attributes(_OVERFLOW)
 _HANDLE_CLASS: dict[type, type[Handle]] = {
@@ -174,7 +174,8 @@ class _Core:
                 return
         if len(self.cache) >= 4 * self.limit + 64:  # orderings and overflowed sets: bounded
             self.cache = {}
-        self.cache[(*attributes.items(), *map(type, attributes.values()))] = handle
+        key = (*attributes.items(), *map(type, attributes.values()))
+        self.cache[key] = handle
 
     def reset_after_fork(self, start: int) -> None:
         self.lock = threading.Lock()
@@ -198,7 +199,7 @@ class _Core:
                 counts, total, low, high = handle.snapshot()
                 points.append(HistogramDataPoint(
                     attributes=series.attributes, start_time_unix_nano=handle._start, time_unix_nano=now,
-                    count=sum(counts), sum=total, bucket_counts=tuple(counts), explicit_bounds=self.bounds,
+                    count=sum(counts), sum=total, bucket_counts=tuple(counts), explicit_bounds=self.bounds or (),
                     min=low, max=high, exemplars=list(exemplars)))
             else:
                 points.append(NumberDataPoint(
@@ -223,8 +224,8 @@ class _Core:
         cls = value.__class__
         if cls is not int and cls is not float:
             return None  # the handle raises or drops it; the SDK would offer nothing either
-        if not -float("inf") < value < float("inf") or (self.handle_class in (CounterHandle, HistogramHandle)
-                                                       and value < 0):  # type: ignore[operator]
+        number: float = value  # type: ignore[assignment]
+        if not -_INF < number < _INF or (number < 0 and self.handle_class in (CounterHandle, HistogramHandle)):
             return None
         ctx = context or _get_current()
         if not self.path.exemplar_filter.should_sample(value, time.time_ns(), attributes, ctx):
@@ -251,7 +252,7 @@ class _FastCounter(ApiCounter):
     """A Counter recording into handles (see the module docstring)."""
 
     def __init__(self, core: _Core) -> None:
-        super().__init__(core.sdk.name, core.sdk.unit, core.sdk.description)
+        self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
 
     def add(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
@@ -264,7 +265,8 @@ class _FastCounter(ApiCounter):
                 return
         if attributes:
             try:
-                handle: Any = core.cache[(*attributes.items(), *map(type, attributes.values()))]
+                key = (*attributes.items(), *map(type, attributes.values()))
+                handle: Any = core.cache[key]
             except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
                 handle = core.handle_for(attributes)
         else:
@@ -276,7 +278,7 @@ class _FastUpDownCounter(ApiUpDownCounter):
     """An UpDownCounter recording into handles (see the module docstring)."""
 
     def __init__(self, core: _Core) -> None:
-        super().__init__(core.sdk.name, core.sdk.unit, core.sdk.description)
+        self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
 
     def add(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
@@ -289,7 +291,8 @@ class _FastUpDownCounter(ApiUpDownCounter):
                 return
         if attributes:
             try:
-                handle: Any = core.cache[(*attributes.items(), *map(type, attributes.values()))]
+                key = (*attributes.items(), *map(type, attributes.values()))
+                handle: Any = core.cache[key]
             except Exception:
                 handle = core.handle_for(attributes)
         else:
@@ -301,7 +304,7 @@ class _FastHistogram(ApiHistogram):
     """A Histogram recording into handles (see the module docstring)."""
 
     def __init__(self, core: _Core) -> None:
-        super().__init__(core.sdk.name, core.sdk.unit, core.sdk.description)
+        self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
 
     def record(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
@@ -314,7 +317,8 @@ class _FastHistogram(ApiHistogram):
                 return
         if attributes:
             try:
-                handle: Any = core.cache[(*attributes.items(), *map(type, attributes.values()))]
+                key = (*attributes.items(), *map(type, attributes.values()))
+                handle: Any = core.cache[key]
             except Exception:
                 handle = core.handle_for(attributes)
         else:
@@ -326,7 +330,7 @@ class _FastGauge(ApiGauge):
     """A synchronous Gauge recording into handles (see the module docstring)."""
 
     def __init__(self, core: _Core) -> None:
-        super().__init__(core.sdk.name, core.sdk.unit, core.sdk.description)
+        self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
 
     def set(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
@@ -339,7 +343,8 @@ class _FastGauge(ApiGauge):
                 return
         if attributes:
             try:
-                handle: Any = core.cache[(*attributes.items(), *map(type, attributes.values()))]
+                key = (*attributes.items(), *map(type, attributes.values()))
+                handle: Any = core.cache[key]
             except Exception:
                 handle = core.handle_for(attributes)
         else:
@@ -426,11 +431,11 @@ class FastPath:
         if core.handle_class is HistogramHandle:
             from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
 
-            return _default_reservoir_factory(_ExplicitBucketHistogramAggregation)(boundaries=core.bounds)
+            return _default_reservoir_factory(_ExplicitBucketHistogramAggregation)(boundaries=core.bounds)  # type: ignore[call-arg]
         from opentelemetry.sdk.metrics._internal.aggregation import _LastValueAggregation, _SumAggregation
 
         kind = _LastValueAggregation if core.handle_class is GaugeHandle else _SumAggregation
-        return _default_reservoir_factory(kind)()
+        return _default_reservoir_factory(kind)()  # type: ignore[call-arg]
 
     def scope_metrics(self, reader: MetricReader, now: int | None = None) -> list[ScopeMetrics]:
         """The thin instruments' metrics for ``reader``, one ScopeMetrics per meter scope."""
