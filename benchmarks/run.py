@@ -26,6 +26,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.middleware import bench_middleware
+
 ATTRS = {"service": "checkout", "route": "/orders", "code": "200"}
 HTTP_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 ROWS: list[tuple[str, str, str, str, str]] = []
@@ -460,13 +462,14 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats; shutdown against a closed port only")
-    parser.add_argument("--only", choices=["recording", "series", "scrape", "memory", "import", "shutdown"],
-                        action="append")
+    parser.add_argument("--only", action="append",
+                        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware"])
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     benches = {"recording": bench_recording, "series": bench_series, "scrape": bench_scrape, "memory": bench_memory,
-               "import": bench_import, "shutdown": bench_shutdown}
+               "import": bench_import, "shutdown": bench_shutdown,
+               "middleware": lambda quick: bench_middleware(quick, row)}
     for name, bench in benches.items():
         if args.only and name not in args.only:
             continue

@@ -1,15 +1,17 @@
-"""ASGI middleware recording the http family for every HTTP request (a plain ASGI callable)."""
+"""ASGI middleware recording the http family and a SERVER span for every HTTP request (a plain ASGI
+callable)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from otelsvc._route_templates import is_telemetry_mount, starlette_final_template, starlette_template
+from otelsvc._route_templates import StarletteRoutes
 from otelsvc.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
+    from otelsvc._server_spans import ServerSpans, SpanScope
     from otelsvc.instruments.http import HttpMetrics
 
 __all__ = ["HttpMetricsMiddleware"]
@@ -19,8 +21,11 @@ class HttpMetricsMiddleware:
     """Wraps an ASGI app; give it a guard (or an ``HttpMetrics``), e.g.
     ``app.add_middleware(HttpMetricsMiddleware, guard=guard, prefix_rules=[("/boot/", "boot")])``.
 
-    The in-flight counts are decremented in a ``finally`` with the handles they were incremented
-    with, so exceptions and cancelled requests (client gone) never leave them drifting.
+    The route is read from what the router leaves in the scope after the app ran, so no route table
+    is walked per request. The in-flight counts are decremented in a ``finally`` with the handles
+    they were incremented with, so exceptions and cancelled requests never leave them drifting.
+    ``spans=False`` keeps the metrics and makes no spans. Under FastAPI's native telemetry the
+    semconv instruments and the span FastAPI records are left to it; the classic ones stay.
     """
 
     def __init__(
@@ -28,40 +33,52 @@ class HttpMetricsMiddleware:
         app: ASGIApp,
         guard: ProviderGuard | None = None,
         metrics: HttpMetrics | None = None,
+        spans: bool = True,
         **options: Any,
     ) -> None:
+        from otelsvc._server_spans import ServerSpans
         from otelsvc.instruments.http import HttpMetrics
 
         self.app = app
         self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
+        self.spans: ServerSpans | None = ServerSpans(self.metrics.guard.tracer_provider) if spans else None
+        self.routes = StarletteRoutes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
+        path = scope["path"]
         root = scope.get("root_path", "")
         route_path = path[len(root):] if root and path.startswith(root) else path
         metrics = self.metrics
-        if metrics.excluded(route_path) or (metrics.exclude_telemetry and is_telemetry_mount(scope)):
+        app = scope.get("app")
+        if metrics.excluded(route_path) or (
+            metrics.exclude_telemetry and app is not None and self.routes.telemetry_prefixes(app)
+            and self.routes.is_telemetry(scope, route_path)
+        ):
             await self.app(scope, receive, send)
             return
-        try:
-            template = starlette_template(scope)
-        except Exception:
-            template = None
-        route, endpoint = metrics.labels_for(template, route_path)
-        record = metrics.start(scope.get("method", "GET"), scope.get("scheme", "http"), endpoint)
-        entry = {"type": "http", "method": scope.get("method"), "path": path, "root_path": root,
-                 "app": scope.get("app"), "headers": scope.get("headers", [])}
-        status = 500
+        semconv = True
+        spans = self.spans
+        if "fastapi.telemetry" in scope:
+            from otelsvc._fastapi_native import native_telemetry
+
+            native_spans, native_metrics = native_telemetry(scope)
+            semconv = not native_metrics
+            if native_spans:
+                spans = None
+        endpoint = metrics.labels_for(None, route_path)[1] if metrics.prefix_rules else "other"
+        record = metrics.start(scope["method"], scope.get("scheme", "http"), endpoint, semconv)
+        span: SpanScope | None = spans.start_asgi(scope, record.method) if spans is not None else None
+        status = 0
         error: str | None = None
         started = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status = message["status"]
             await send(message)
 
         try:
@@ -70,12 +87,24 @@ class HttpMetricsMiddleware:
             error = type(exc).__name__
             raise
         finally:
+            seconds = time.perf_counter() - started
             matched = scope.get("route")
-            if matched is not None:
+            if matched is not None and not scope.get("fastapi") and scope.get("root_path", "") == root:
+                # The common case (a route of the app itself, no Mount crossed): its path is the template.
+                template = getattr(matched, "path", None)
+            else:
                 try:
-                    final = starlette_final_template(entry, matched)
+                    template = self.routes.template(scope, root, app)
                 except Exception:
-                    final = None
-                if final:
-                    route = endpoint = final
-            metrics.finish(record, route, endpoint, status, error, time.perf_counter() - started)
+                    template = None
+            if template:
+                route = endpoint = template
+            else:
+                route, endpoint = metrics.labels_for(None, route_path)
+            if not status:
+                status = 500
+            if span is not None:
+                span.finish(route, status, error)
+            metrics.finish(record, route, endpoint, status, error, seconds, scope.get("http_version", ""))
+            if span is not None:
+                span.end()

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from otelsvc._config import OTLP_PARTS, OtlpSignal, Resolution, resolve
 from otelsvc._config_table import ROWS, SIGNALS, Row
+from otelsvc._redact import redact_text
 
 __all__ = ["add_check_parser", "run_check"]
 
@@ -159,7 +160,7 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str] | None = None, ou
     errors = 0
 
     def say(line: str = "") -> None:
-        out.write(line + "\n")
+        out.write(redact_text(line) + "\n")  # endpoints may carry credentials (userinfo, query)
 
     say("otelsvc check: effective settings (value, source; keywords passed to start() are not seen here)")
     for line in _settings_lines(resolution):

@@ -58,6 +58,11 @@ class OtlpSignal:
     client_key: str | None = None
     client_certificate: str | None = None
 
+    def __repr__(self) -> str:
+        from otelsvc._redact import redact_url
+
+        return f"OtlpSignal(signal={self.signal!r}, endpoint={redact_url(self.endpoint)!r}, protocol={self.protocol!r})"
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -12,6 +12,8 @@ import time
 from types import FrameType
 from typing import Any
 
+from otelsvc._redact import redact_url
+
 __all__ = ["run_demo"]
 
 
@@ -53,7 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"metrics: {guard.prometheus_url}")
     signal_settings = guard.settings.otlp_metrics or guard.settings.otlp_traces
     if signal_settings is not None:
-        _say(f"otlp: {signal_settings.endpoint} ({signal_settings.protocol})")
+        _say(f"otlp: {redact_url(signal_settings.endpoint)} ({signal_settings.protocol})")
     rng = random.Random(42)
     simulation: Any = None
     try:

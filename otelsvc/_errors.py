@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from otelsvc._redact import redact_text
 
 __all__ = ["ConfigError", "SettingProblem"]
 
@@ -13,12 +15,12 @@ class SettingProblem:
     """One bad setting: where it came from (keyword or variable), its value and what is wrong."""
 
     source: str
-    value: str
+    value: str = field(repr=False)
     message: str
     secret: bool = False
 
     def __str__(self) -> str:
-        shown = "<redacted>" if self.secret else repr(self.value)
+        shown = "<redacted>" if self.secret else repr(redact_text(self.value))
         return f"{self.source}={shown}: {self.message}"
 
 

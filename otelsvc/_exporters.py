@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from otelsvc._config import OtlpSignal
 from otelsvc._health import ExporterHealth
 from otelsvc._logging import logger
+from otelsvc._redact import redact_text
 from otelsvc._sdk_env import otlp_variables_hidden
 
 __all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "temporalities"]
@@ -166,6 +167,7 @@ class _Outcomes:
                         self.health.endpoint, streak)
 
     def failed(self, error: str) -> None:
+        error = redact_text(error)
         streak = self.health.failure(error)
         now = time.monotonic()
         if streak == 1 or now - self._last_log >= _REMIND_EVERY:

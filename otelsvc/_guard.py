@@ -141,11 +141,12 @@ class ProviderGuard:
                 component,
                 health,
             )
+            from otelsvc._delta_carry import carry_failed_deltas
             from otelsvc._prometheus import _CLASSES
 
             readers.append(
                 PeriodicExportingMetricReader(
-                    self._metric_proxy,
+                    _process_hooks.QuietChildExporter(carry_failed_deltas(self._metric_proxy, settings.temporality)),
                     export_interval_millis=settings.export_interval * 1000,
                     export_timeout_millis=settings.export_timeout * 1000,
                     cardinality_limits={cls: settings.cardinality_limit for cls in _CLASSES},
@@ -267,8 +268,15 @@ class ProviderGuard:
 
     @property
     def state(self) -> str:
-        """starting, ok, shutting_down or shut_down."""
-        return self.lifecycle.state
+        """starting, ok, degraded, shutting_down or shut_down.
+
+        ``degraded``: running, but the built-in server cannot fully serve (out of file descriptors,
+        no thread can be started, its accept thread stopped); ``health_detail()`` says why.
+        """
+        state = self.lifecycle.state
+        if state == "ok" and self._server is not None and self._server.problem is not None:
+            return "degraded"
+        return state
 
     @property
     def is_shut_down(self) -> bool:
@@ -284,7 +292,10 @@ class ProviderGuard:
         return self._prometheus.render(openmetrics)
 
     def health_detail(self) -> dict[str, Any]:
-        return {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
+        detail: dict[str, Any] = {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
+        if self._server is not None:
+            detail["server"] = {"problem": self._server.problem}
+        return detail
 
     def metadata(self) -> dict[str, Any]:
         from importlib.metadata import PackageNotFoundError, version

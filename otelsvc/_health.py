@@ -7,6 +7,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from otelsvc._redact import redact_text, redact_url
+
 __all__ = ["ExporterHealth", "Lifecycle"]
 
 
@@ -17,7 +19,11 @@ def _iso(ts: float | None) -> str | None:
 
 
 class Lifecycle:
-    """starting -> ok -> shutting_down -> shut_down; readable from any thread."""
+    """starting -> ok -> shutting_down -> shut_down; readable from any thread.
+
+    ``degraded`` is not a lifecycle step: the guard reports it in place of ``ok`` while its
+    built-in server cannot fully serve (``ProviderGuard.state``).
+    """
 
     STATES = ("starting", "ok", "shutting_down", "shut_down")
 
@@ -34,7 +40,7 @@ class ExporterHealth:
 
     def __init__(self, name: str, endpoint: str) -> None:
         self.name = name
-        self.endpoint = endpoint
+        self.endpoint = redact_url(endpoint)
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_error_time: float | None = None
@@ -54,7 +60,7 @@ class ExporterHealth:
     def failure(self, error: str) -> int:
         """Record a failure; returns the new streak length."""
         with self._lock:
-            self.last_error = error
+            self.last_error = redact_text(error)
             self.last_error_time = time.time()
             self.consecutive_failures += 1
             self.total_failures += 1

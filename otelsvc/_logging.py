@@ -13,6 +13,8 @@ import os
 import threading
 import time
 
+from otelsvc._redact import redact_exporter_logs, redact_text
+
 __all__ = ["SdkLogRouter", "logger", "route_sdk_logs", "unroute_sdk_logs"]
 
 logger = logging.getLogger("otelsvc")
@@ -47,6 +49,7 @@ class SdkLogRouter(logging.Handler):
             message = record.getMessage()
         except Exception:
             message = str(record.msg)
+        message = redact_text(message)
         if held:
             message += f" ({held} similar lines held back in the last {self.interval:.0f}s)"
         # A traceback is kept off: the message already says what failed, and tracebacks of
@@ -73,6 +76,7 @@ _saved_propagate = True
 def route_sdk_logs() -> None:
     """Start routing the ``opentelemetry`` logger tree through the router (counted per guard)."""
     global _router, _users, _saved_propagate
+    redact_exporter_logs()
     with _lock:
         _users += 1
         if _users == 1:

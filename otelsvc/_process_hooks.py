@@ -12,6 +12,11 @@ first guard would run *before* the SDK hooks of any later guard (a second guard,
 after shutdown), and the SDK would then overwrite the child's instance id derived by otelsvc, with
 handles and SDK instruments exporting under different ids. A hook per guard always runs after that
 guard's SDK hooks.
+
+A forked child that records nothing of its own sends nothing (``QuietChildExporter``): its pushes
+carry only otelsvc's housekeeping (runtime and process metrics, ``otelsvc.*`` counters) until it
+records something, so an idle child neither adds a set of runtime series under a new instance id
+nor waits at exit for an unreachable collector.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
 from otelsvc._logging import logger
 
 if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
 
-__all__ = ["register", "unregister"]
+__all__ = ["QuietChildExporter", "register", "unregister"]
 
 _guards: weakref.WeakSet[ProviderGuard] = weakref.WeakSet()
 _lock = threading.Lock()
@@ -122,3 +129,57 @@ def unregister(guard: Any) -> None:
         _guards.discard(guard)
         if not _live():
             _remove_sigterm()
+
+
+_HOUSEKEEPING_SCOPES = ("otelsvc.runtime",)
+
+
+def _housekeeping(scope: str, metric: str) -> bool:
+    """Series otelsvc reports in every process by itself: not the child's own measurements."""
+    return scope in _HOUSEKEEPING_SCOPES or metric.startswith("otelsvc.")
+
+
+def _has_own_points(data: MetricsData) -> bool:
+    """True when ``data`` holds a point of anything but otelsvc's housekeeping."""
+    return any(
+        metric.data.data_points
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if not _housekeeping(sm.scope.name, metric.name)
+    )
+
+
+class QuietChildExporter(MetricExporter):
+    """The push exporter, silent in a forked child until the child has recorded something of its own.
+
+    In the process that built it, everything passes. In a forked child, an export holding only
+    housekeeping series is answered SUCCESS without sending (so an idle child's exit does not wait
+    for the collector), and the child's shutdown does not build or close a channel it never used.
+    From the child's first measurement on, everything passes, its runtime series included.
+    """
+
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(preferred_temporality=inner._preferred_temporality,
+                         preferred_aggregation=inner._preferred_aggregation)
+        self.inner = inner
+        self._pid = os.getpid()
+        self._spoke_in: int | None = None  # the forked process that has recorded (its own children have not)
+
+    def _quiet(self) -> bool:
+        pid = os.getpid()
+        return pid != self._pid and pid != self._spoke_in
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if self._quiet():
+            if not _has_own_points(metrics_data):
+                return MetricExportResult.SUCCESS
+            self._spoke_in = os.getpid()
+        return self.inner.export(metrics_data, timeout_millis=timeout_millis)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True if self._quiet() else self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        if not self._quiet():
+            self.inner.shutdown(timeout_millis=timeout_millis)

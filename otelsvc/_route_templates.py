@@ -1,121 +1,192 @@
-"""Route templates from the framework's own routing table, so labels stay bounded.
+"""Route templates from what the framework's own router left in the request, so labels stay bounded
+and no route table is walked per request.
 
-Starlette/FastAPI: the app's routes are walked like its router does, through Mounts (their path
-templates, never the matched values) and routers included with a prefix. Flask: the URL rule the
-url map matches. Frameworks are imported only when an app of theirs is seen.
+Starlette/FastAPI: after the app ran, ``scope["route"]`` is the route that matched (FastAPI 0.165's
+included routers also leave their prefixed path in ``scope["fastapi"]["effective_route_context"]``).
+The Mounts crossed on the way (their path templates, never the matched values) are found once per
+route object by a search of the route tree by identity, then cached. Flask: the request's
+``url_rule``. Frameworks are imported only when an app of theirs is seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["flask_resolver", "is_telemetry_mount", "starlette_final_template", "starlette_template"]
+__all__ = ["FLASK_ROUTE_KEY", "StarletteRoutes", "hook_flask", "is_telemetry_request"]
+
+_AMBIGUOUS = object()
 
 
-def starlette_template(scope: Mapping[str, Any]) -> str | None:
-    """The route template for an ASGI request to a Starlette/FastAPI app, or None when unmatched."""
-    app = scope.get("app")
-    router = getattr(app, "router", app)
-    routes = getattr(router, "routes", None)
+def _routes_of(app: Any) -> Any:
+    return getattr(getattr(app, "router", app), "routes", None)
+
+
+def _children(node: Any) -> tuple[str, Any] | None:
+    """(path prefix added, child routes) for a Mount or a FastAPI included router, else None."""
+    if hasattr(node, "endpoint") and not hasattr(node, "original_router"):
+        return None
+    candidates = getattr(node, "effective_candidates", None)
+    if candidates is not None and hasattr(node, "original_router"):
+        # FastAPI 0.165 included router: its per-inclusion route contexts (and nested inclusions).
+        return "", candidates()
+    routes = getattr(node, "routes", None)
+    path = getattr(node, "path", None)
+    if routes is None or path is None:
+        return None
     if not routes:
-        return None
-    try:
-        from starlette.routing import Match
-    except ImportError:
-        return None
-    return _walk(routes, dict(scope), "", Match)
+        # A Mount of an app wrapped in middleware: its routes are on the app inside.
+        inner = getattr(node, "app", None)
+        for _ in range(16):
+            if inner is None:
+                break
+            found = _routes_of(inner)
+            if found:
+                return str(path), found
+            inner = getattr(inner, "app", None)
+    return str(path), routes
 
 
-def _walk(routes: Any, scope: dict[str, Any], prefix: str, match_enum: Any) -> str | None:
-    partial: str | None = None
-    for route in routes:
-        try:
-            match, child = route.matches(scope)
-        except Exception:
-            continue
-        if match == match_enum.NONE:
-            continue
-        path = getattr(route, "path", None)
+def _walk(routes: Any, prefix: str, seen: set[int]) -> Iterator[tuple[Any, str]]:
+    """(node, Mount prefix above it) for every node of the tree, once per distinct path to it."""
+    for node in list(routes or ()):
+        yield node, prefix
+        inner = _children(node)
+        if inner is not None and id(inner[1]) not in seen:
+            seen.add(id(inner[1]))
+            yield from _walk(inner[1], prefix + inner[0], seen)
+            seen.discard(id(inner[1]))
+
+
+class StarletteRoutes:
+    """Route templates for one middleware, cached by route object (flat in the number of routes)."""
+
+    def __init__(self) -> None:
+        self._prefixes: dict[int, tuple[Any, Any]] = {}
+        self._telemetry: dict[int, tuple[Any, Any, int, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def template(self, scope: Mapping[str, Any], entry_root: str, app: Any) -> str | None:
+        """The template of the request that just ran, or None when no route matched.
+
+        ``entry_root`` is ``root_path`` when the request reached the middleware, ``app`` the app the
+        middleware wraps (``scope["app"]`` then), so Mounts are counted from there.
+        """
+        route = scope.get("route")
+        fastapi = scope.get("fastapi")
+        context = fastapi.get("effective_route_context") if fastapi else None
+        if route is None:
+            if context is None:
+                return self._mount_only(scope, entry_root, app)
+            route = context
+        path = getattr(context, "path_format", None) or getattr(route, "path", None)
         if path is None:
-            continue
-        inner_routes = getattr(route, "routes", None) if not hasattr(route, "endpoint") else None
-        if inner_routes is not None:
-            if match != match_enum.FULL:
-                continue
-            inner = _walk(inner_routes, {**scope, **child}, prefix + path, match_enum)
-            return inner if inner is not None else (f"{prefix}{path}" or "/")
-        if match == match_enum.FULL:
-            return f"{prefix}{path}"
-        if partial is None:
-            partial = f"{prefix}{path}"
-    return partial
-
-
-def is_telemetry_mount(scope: Mapping[str, Any]) -> bool:
-    """True when the request goes to a mounted otelsvc TelemetryApp (never recorded by default)."""
-    app = scope.get("app")
-    routes = getattr(getattr(app, "router", app), "routes", None) or ()
-    for route in routes:
-        if getattr(getattr(route, "app", None), "otelsvc_telemetry", False):
-            try:
-                match, _ = route.matches(dict(scope))
-            except Exception:
-                continue
-            if getattr(match, "name", "") == "FULL":
-                return True
-    return False
-
-
-def _mount_prefix(routes: Any, scope: dict[str, Any], match_enum: Any) -> str:
-    for route in routes:
-        inner = getattr(route, "routes", None) if not hasattr(route, "endpoint") else None
-        path = getattr(route, "path", None)
-        if inner is None or path is None:
-            continue
-        try:
-            match, child = route.matches(scope)
-        except Exception:
-            continue
-        if match == match_enum.FULL:
-            return f"{path}{_mount_prefix(inner, {**scope, **child}, match_enum)}"
-    return ""
-
-
-def starlette_final_template(entry: Mapping[str, Any], route: Any) -> str | None:
-    """The template after routing: the Mount templates on the way (never their matched values) plus
-    the path of the route the router stored in ``scope["route"]`` (FastAPI gives included routers'
-    routes their full prefixed path)."""
-    path = getattr(route, "path", None)
-    if path is None:
-        return None
-    app = entry.get("app")
-    routes = getattr(getattr(app, "router", app), "routes", None)
-    prefix = ""
-    if routes:
-        try:
-            from starlette.routing import Match
-
-            prefix = _mount_prefix(routes, dict(entry), Match)
-        except ImportError:
-            prefix = ""
-    if getattr(route, "routes", None) is not None and not hasattr(route, "endpoint"):
-        return prefix or str(path)
-    return f"{prefix}{path}"
-
-
-def flask_resolver(app: Any) -> Callable[[dict[str, Any]], str | None] | None:
-    """A resolver for a Flask app (or its bound ``wsgi_app``): environ -> URL rule, or None."""
-    owner = getattr(app, "__self__", app)
-    url_map = getattr(owner, "url_map", None)
-    if url_map is None or not hasattr(url_map, "bind_to_environ"):
-        return None
-
-    def resolve(environ: dict[str, Any]) -> str | None:
-        try:
-            rule, _args = url_map.bind_to_environ(environ).match(return_rule=True)
-        except Exception:
             return None
-        return str(rule.rule)
+        if scope.get("root_path", "") == entry_root:
+            return str(path)
+        # Mounts were crossed: the template of each, from the cached tree search.
+        prefix = self._prefix(context if context is not None else route, app)
+        if prefix is None:
+            return None
+        return f"{prefix}{path}"
 
-    return resolve
+    def _mount_only(self, scope: Mapping[str, Any], entry_root: str, app: Any) -> str | None:
+        """A Mount of a plain ASGI app (no routes of its own): its template, via its ``endpoint``."""
+        endpoint = scope.get("endpoint")
+        if endpoint is None or scope.get("root_path", "") == entry_root:
+            return None
+        cached = self._prefixes.get(id(endpoint))
+        if cached is not None and cached[0] is endpoint:
+            return None if cached[1] is _AMBIGUOUS else str(cached[1])
+        found = {f"{prefix}{node.path}" for node, prefix in _walk(_routes_of(app), "", set())
+                 if getattr(node, "app", None) is endpoint and getattr(node, "path", None) is not None}
+        return self._remember(endpoint, found)
+
+    def _prefix(self, leaf: Any, app: Any) -> str | None:
+        cached = self._prefixes.get(id(leaf))
+        if cached is not None and cached[0] is leaf:
+            return None if cached[1] is _AMBIGUOUS else str(cached[1])
+        return self._remember(leaf, {prefix for node, prefix in _walk(_routes_of(app), "", set()) if node is leaf})
+
+    def _remember(self, key: Any, found: set[str]) -> str | None:
+        """Cache the one answer found for ``key`` (none or several: unknown, recorded unmatched)."""
+        value: Any = found.pop() if len(found) == 1 else _AMBIGUOUS
+        with self._lock:
+            if len(self._prefixes) < 10_000:
+                self._prefixes[id(key)] = (key, value)
+        return None if value is _AMBIGUOUS else str(value)
+
+    def telemetry_prefixes(self, app: Any) -> tuple[str, ...]:
+        """The paths at which an otelsvc TelemetryApp is mounted in ``app``; re-read when its route list
+        changes length (routes are added in place), so a request costs two identity checks."""
+        cached = self._telemetry.get(id(app))
+        if cached is not None and cached[0] is app and len(cached[1]) == cached[2]:
+            return cached[3]
+        routes = _routes_of(app)
+        if routes is None:
+            routes = []
+        prefixes = tuple(
+            str(prefix) + str(node.path) for node, prefix in _walk(routes, "", set())
+            if getattr(getattr(node, "app", None), "otelsvc_telemetry", False) and getattr(node, "path", None)
+        )
+        self._telemetry[id(app)] = (app, routes, len(routes), prefixes)
+        return prefixes
+
+    def is_telemetry(self, scope: Mapping[str, Any], route_path: str) -> bool:
+        """True when the request goes to a mounted otelsvc TelemetryApp."""
+        app = scope.get("app")
+        if app is None:
+            return False
+        for prefix in self.telemetry_prefixes(app):
+            if route_path == prefix or route_path.startswith(prefix + "/"):
+                return True
+        return False
+
+
+_SHARED = StarletteRoutes()
+
+
+def is_telemetry_request(scope: MutableMapping[str, Any]) -> bool:
+    """True for a request to a mounted otelsvc ``TelemetryApp``: give it to FastAPI as
+    ``FastAPI(telemetry={"exclude": is_telemetry_request})`` so scrapes stay out of its telemetry."""
+    if scope.get("type") not in ("http", "websocket"):
+        return False
+    path = scope.get("path", "")
+    root = scope.get("root_path", "")
+    route_path = path[len(root):] if root and path.startswith(root) else path
+    return _SHARED.is_telemetry(scope, route_path)
+
+
+FLASK_ROUTE_KEY = "otelsvc.route"
+
+
+def hook_flask(app: Any) -> bool:
+    """For a Flask app (or its bound ``wsgi_app``): register a first ``before_request`` function that
+    leaves the URL rule Flask matched in ``environ["otelsvc.route"]``, so the middleware reads it after
+    the app ran instead of matching again. False for any other app."""
+    owner = getattr(app, "__self__", app)
+    funcs = getattr(owner, "before_request_funcs", None)
+    if not isinstance(funcs, dict) or not hasattr(owner, "url_map"):
+        return False
+
+    try:
+        # The request context's context variable: one lookup instead of three proxy lookups.
+        from flask.globals import _cv_request
+
+        def leave_rule() -> None:
+            request = _cv_request.get().request
+            rule = request.url_rule
+            if rule is not None:
+                request.environ[FLASK_ROUTE_KEY] = rule.rule
+
+    except ImportError:
+        from flask import request as proxy
+
+        def leave_rule() -> None:
+            rule = proxy.url_rule
+            if rule is not None:
+                proxy.environ[FLASK_ROUTE_KEY] = str(rule.rule)
+
+    funcs.setdefault(None, []).insert(0, leave_rule)
+    return True

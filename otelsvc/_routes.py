@@ -125,4 +125,4 @@ class TelemetryRoutes:
         payload: dict[str, Any] = {"status": state, "service": name, "version": version}
         if detailed:
             payload.update(self.source.health_detail())
-        return _json(200 if state == "ok" else 503, payload)
+        return _json(200 if state in ("ok", "degraded") else 503, payload)

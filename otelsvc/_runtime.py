@@ -13,10 +13,39 @@ from collections.abc import Iterable
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-__all__ = ["register_runtime_metrics"]
+__all__ = ["process_start_time", "register_runtime_metrics"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_START = time.time()
+_IMPORTED = time.time()
+_started: tuple[int, float] | None = None  # (pid, start in time.time() seconds), re-read after a fork
+
+
+def _boot_clock() -> float:
+    """Seconds since boot, on the clock /proc/<pid>/stat start times count from."""
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, OSError):
+        with open("/proc/uptime") as fh:
+            return float(fh.read().split()[0])
+
+
+def process_start_time() -> float:
+    """When this process started, as a ``time.time()`` value: from /proc/self/stat (field 22, clock
+    ticks after boot), so a forked child counts from its fork; the import time where /proc is absent."""
+    global _started
+    pid = os.getpid()
+    if _started is not None and _started[0] == pid:
+        return _started[1]
+    try:
+        with open("/proc/self/stat") as fh:
+            stat = fh.read()
+        # The command name (field 2) may hold spaces and parentheses: fields restart after the last ")".
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])
+        start = time.time() - (_boot_clock() - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        start = _IMPORTED
+    _started = (pid, start)
+    return start
 
 
 def _cpu(options: CallbackOptions) -> Iterable[Observation]:
@@ -60,13 +89,13 @@ def _threads(options: CallbackOptions) -> Iterable[Observation]:
 def _gc_field(name: str) -> object:
     def callback(options: CallbackOptions) -> Iterable[Observation]:
         for generation, stats in enumerate(gc.get_stats()):
-            yield Observation(stats[name], {"cpython.gc.generation": str(generation)})
+            yield Observation(stats[name], {"cpython.gc.generation": generation})
 
     return callback
 
 
 def _uptime(options: CallbackOptions) -> Iterable[Observation]:
-    yield Observation(time.time() - _START)
+    yield Observation(max(0.0, time.time() - process_start_time()))
 
 
 def _info(options: CallbackOptions) -> Iterable[Observation]:

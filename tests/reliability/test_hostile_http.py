@@ -138,15 +138,18 @@ def test_trickling_client_is_cut_off_by_read_timeout(guard: ProviderGuard) -> No
 
 
 def test_raw_connection_flood_keeps_threads_bounded_and_scrapes_served(guard: ProviderGuard) -> None:
-    """300 connections opened at once (no client thread each): the server holds at most
-    max_connections (8) of them, answers the rest 503 (or closes them when even the refusal queue
-    is full) from one refusal thread, keeps its own thread count bounded, and serves the next scrape."""
+    """300 connections opened at once (no client thread each), each starting a request it never
+    finishes: the server gives at most max_connections (8) of them a thread (cut off with 408
+    after read_timeout), answers the rest 503 (or closes them when even the refusal queue is full)
+    from one refusal thread, keeps its own thread count bounded, and serves the next scrape.
+    (Connections that send nothing hold no thread at all: tests/reliability/test_idle_sockets.py.)"""
     port = guard.prometheus_address[1]  # type: ignore[index]
     before = threading.active_count()
     peak = before
     socks = []
     for _ in range(300):
         socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        socks[-1].sendall(b"GET /metrics HTTP/1.1\r\n")
         peak = max(peak, threading.active_count())
     answers: dict[str, int] = {}
     for s in socks:  # read each answer, then close at once (the refuser lingers until the client closes)

@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import trustme
+from conftest import wait_until
 
 import otelsvc
 
@@ -55,6 +56,8 @@ def test_slow_client_is_cut_off_by_read_timeout() -> None:
 
 
 def test_connection_cap_answers_503_and_threads_stay_bounded() -> None:
+    """Slots are held by connections in the middle of a request (idle ones hold none, see
+    test_idle_connections.py); past the cap a request is answered 503."""
     guard = otelsvc.start(prometheus="127.0.0.1:0", max_connections=4, read_timeout=5, set_global=False)
     held: list[socket.socket] = []
     try:
@@ -62,10 +65,12 @@ def test_connection_cap_answers_503_and_threads_stay_bounded() -> None:
         before = threading.active_count()
         for _ in range(4):
             held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
-        reply = _raw(port, b"GET /health HTTP/1.1\r\n\r\n")
+            held[-1].sendall(b"GET /health HTTP/1.1\r\n")
+        wait_until(lambda: threading.active_count() >= before + 4)
+        reply = _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 503 ")
         for _ in range(20):
-            assert _raw(port, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+            assert _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503 ")
         assert threading.active_count() <= before + 4 + 1
     finally:
         for s in held:

@@ -48,7 +48,7 @@ def handles(counter: otelsvc.CounterHandle, hist: otelsvc.HistogramHandle, gauge
 
 
 def families(guard: otelsvc.ProviderGuard) -> None:
-    from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp
+    from otelsvc.asgi import HttpMetricsMiddleware, TelemetryApp, is_telemetry_request
     from otelsvc.instruments import ActorMetrics, DiscoveryMetrics, InvokerMetrics, NetworkMetrics
     from otelsvc.wsgi import make_wsgi_app
 
@@ -72,7 +72,9 @@ def families(guard: otelsvc.ProviderGuard) -> None:
     del reason
     app = TelemetryApp(guard)
     middleware = HttpMetricsMiddleware(app, guard=guard)
-    del middleware
+    metrics_only = HttpMetricsMiddleware(app, guard=guard, spans=False)
+    scrape: bool = is_telemetry_request({"type": "http", "path": "/telemetry/metrics", "root_path": ""})
+    del middleware, metrics_only, scrape
     wsgi = make_wsgi_app(guard)
     del wsgi
 
