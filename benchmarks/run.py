@@ -26,6 +26,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.api import bench_api, bench_unit_add
 from benchmarks.middleware import bench_middleware
 
 ATTRS = {"service": "checkout", "route": "/orders", "code": "200"}
@@ -463,11 +464,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats; shutdown against a closed port only")
     parser.add_argument("--only", action="append",
-                        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware"])
+                        choices=["recording", "api", "unit-add", "series", "scrape", "memory", "import", "shutdown",
+                                 "middleware"])
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
-    benches = {"recording": bench_recording, "series": bench_series, "scrape": bench_scrape, "memory": bench_memory,
+    benches = {"recording": bench_recording, "api": lambda quick: bench_api(quick, row),
+               "unit-add": lambda quick: bench_unit_add(quick, row),
+               "series": bench_series, "scrape": bench_scrape, "memory": bench_memory,
                "import": bench_import, "shutdown": bench_shutdown,
                "middleware": lambda quick: bench_middleware(quick, row)}
     for name, bench in benches.items():

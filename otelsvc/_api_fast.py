@@ -57,6 +57,7 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation import _SPAN_KEY
 
@@ -360,6 +361,15 @@ _THIN: dict[type, Callable[[_Core], Any]] = {
 }
 
 
+def _default_aggregation(aggregation: object) -> bool:
+    """The default aggregation, or explicit buckets without bounds of their own (the OTLP reader's
+    ``otlp_histogram_aggregation=explicit``), which the SDK resolves the same way (advisory, else defaults)."""
+    if isinstance(aggregation, DefaultAggregation):
+        return True
+    return (type(aggregation) is ExplicitBucketHistogramAggregation and aggregation._boundaries is None
+            and aggregation._record_min_max is True)
+
+
 class FastPath:
     """The thin instruments of one MeterProvider, and their points for each reader (a bridge producer)."""
 
@@ -399,7 +409,7 @@ class FastPath:
         for reader in self.readers:
             if reader._instrument_class_temporality.get(cls) is not _CUMULATIVE:
                 return None
-            if not isinstance(reader._instrument_class_aggregation.get(cls), DefaultAggregation):
+            if not _default_aggregation(reader._instrument_class_aggregation.get(cls)):
                 return None
             limits.add(reader._instrument_class_cardinality_limit.get(cls))
         if len(limits) != 1:
