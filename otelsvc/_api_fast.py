@@ -174,7 +174,7 @@ class _Core:
             if type(k) is not str or type(v) not in _CACHEABLE or v != v:
                 return
         if len(self.cache) >= 4 * self.limit + 64:  # orderings and overflowed sets: bounded
-            self.cache = {}
+            self.cache.clear()  # in place: the thin instrument holds this dict
         key = (*attributes.items(), *map(type, attributes.values()))
         self.cache[key] = handle
 
@@ -220,33 +220,31 @@ class _Core:
 
     # -- exemplars -------------------------------------------------------------------------------
 
-    def sampled(self, value: object, attributes: Any, context: Context | None) -> _Series | None:
-        """The series to offer this measurement's exemplar to, when the SDK's filter samples it."""
+    def exemplar(self, value: object, attributes: Any, context: Context | None, method: str) -> bool:
+        """Record a measurement the SDK's exemplar filter samples, with its exemplar; False when it does not."""
         cls = value.__class__
         if cls is not int and cls is not float:
-            return None  # the handle raises or drops it; the SDK would offer nothing either
+            return False  # the handle raises or drops it; the SDK would offer nothing either
         number: float = value  # type: ignore[assignment]
         if not -_INF < number < _INF or (number < 0 and self.handle_class in (CounterHandle, HistogramHandle)):
-            return None
+            return False
         ctx = context or _get_current()
         if not self.path.exemplar_filter.should_sample(value, time.time_ns(), attributes, ctx):
-            return None
-        return self.series_for(attributes)
-
-    def offer(self, series: _Series, value: float, attributes: Any, context: Context | None) -> None:
-        ctx = context or _get_current()
-        cleaned = series.attributes if attributes is None else _clean_attribute_value(dict(attributes), None) \
-            if isinstance(attributes, Mapping) else None
+            return False
+        series = self.series_for(attributes)
+        getattr(series.handle, method)(number)
         with self._create_lock:
             if series.reservoirs is None:
                 series.reservoirs = [self.path.reservoir(self) for _ in range(self.path.reader_count)]
         now = time.time_ns()
+        cleaned = series.attributes if attributes is None else self._cleaned(attributes)
         for reservoir in series.reservoirs:
-            reservoir.offer(value, now, cleaned, ctx)
+            reservoir.offer(number, now, cleaned, ctx)
+        return True
 
-
-def _no_span(context: Context | None, _get: Callable[[], Context] = _get_current) -> bool:
-    return (context or _get()).get(_SPAN_KEY) is None
+    @staticmethod
+    def _cleaned(attributes: Any) -> Any:
+        return _clean_attribute_value(attributes, None) if isinstance(attributes, Mapping) else None
 
 
 class _FastCounter(ApiCounter):
@@ -255,23 +253,22 @@ class _FastCounter(ApiCounter):
     def __init__(self, core: _Core) -> None:
         self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
+        self._cache = core.cache
+        self._exemplars = core.path.exemplars_on
+        self._always = not core.path.trace_based
 
     def add(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
-        core = self._core
-        if core.path.exemplars_on and not (core.path.trace_based and _no_span(context)):
-            series = core.sampled(amount, attributes, context)
-            if series is not None:
-                series.handle.add(amount)  # type: ignore[attr-defined]
-                core.offer(series, amount, attributes, context)
-                return
+        if (self._exemplars and (self._always or (context or _get_current()).get(_SPAN_KEY) is not None)
+                and self._core.exemplar(amount, attributes, context, "add")):
+            return
         if attributes:
             try:
                 key = (*attributes.items(), *map(type, attributes.values()))
-                handle: Any = core.cache[key]
+                handle: Any = self._cache[key]
             except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
-                handle = core.handle_for(attributes)
+                handle = self._core.handle_for(attributes)
         else:
-            handle = core.empty or core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes)
         handle.add(amount)
 
 
@@ -281,23 +278,22 @@ class _FastUpDownCounter(ApiUpDownCounter):
     def __init__(self, core: _Core) -> None:
         self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
+        self._cache = core.cache
+        self._exemplars = core.path.exemplars_on
+        self._always = not core.path.trace_based
 
     def add(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
-        core = self._core
-        if core.path.exemplars_on and not (core.path.trace_based and _no_span(context)):
-            series = core.sampled(amount, attributes, context)
-            if series is not None:
-                series.handle.add(amount)  # type: ignore[attr-defined]
-                core.offer(series, amount, attributes, context)
-                return
+        if (self._exemplars and (self._always or (context or _get_current()).get(_SPAN_KEY) is not None)
+                and self._core.exemplar(amount, attributes, context, "add")):
+            return
         if attributes:
             try:
                 key = (*attributes.items(), *map(type, attributes.values()))
-                handle: Any = core.cache[key]
-            except Exception:
-                handle = core.handle_for(attributes)
+                handle: Any = self._cache[key]
+            except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
+                handle = self._core.handle_for(attributes)
         else:
-            handle = core.empty or core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes)
         handle.add(amount)
 
 
@@ -307,23 +303,22 @@ class _FastHistogram(ApiHistogram):
     def __init__(self, core: _Core) -> None:
         self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
+        self._cache = core.cache
+        self._exemplars = core.path.exemplars_on
+        self._always = not core.path.trace_based
 
     def record(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
-        core = self._core
-        if core.path.exemplars_on and not (core.path.trace_based and _no_span(context)):
-            series = core.sampled(amount, attributes, context)
-            if series is not None:
-                series.handle.record(amount)  # type: ignore[attr-defined]
-                core.offer(series, amount, attributes, context)
-                return
+        if (self._exemplars and (self._always or (context or _get_current()).get(_SPAN_KEY) is not None)
+                and self._core.exemplar(amount, attributes, context, "record")):
+            return
         if attributes:
             try:
                 key = (*attributes.items(), *map(type, attributes.values()))
-                handle: Any = core.cache[key]
-            except Exception:
-                handle = core.handle_for(attributes)
+                handle: Any = self._cache[key]
+            except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
+                handle = self._core.handle_for(attributes)
         else:
-            handle = core.empty or core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes)
         handle.record(amount)
 
 
@@ -333,23 +328,22 @@ class _FastGauge(ApiGauge):
     def __init__(self, core: _Core) -> None:
         self.name, self.unit, self.description = core.sdk.name, core.sdk.unit, core.sdk.description
         self._core = core
+        self._cache = core.cache
+        self._exemplars = core.path.exemplars_on
+        self._always = not core.path.trace_based
 
     def set(self, amount: float, attributes: Any = None, context: Context | None = None) -> None:
-        core = self._core
-        if core.path.exemplars_on and not (core.path.trace_based and _no_span(context)):
-            series = core.sampled(amount, attributes, context)
-            if series is not None:
-                series.handle.set(amount)  # type: ignore[attr-defined]
-                core.offer(series, amount, attributes, context)
-                return
+        if (self._exemplars and (self._always or (context or _get_current()).get(_SPAN_KEY) is not None)
+                and self._core.exemplar(amount, attributes, context, "set")):
+            return
         if attributes:
             try:
                 key = (*attributes.items(), *map(type, attributes.values()))
-                handle: Any = core.cache[key]
-            except Exception:
-                handle = core.handle_for(attributes)
+                handle: Any = self._cache[key]
+            except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
+                handle = self._core.handle_for(attributes)
         else:
-            handle = core.empty or core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes)
         handle.set(amount)
 
 
