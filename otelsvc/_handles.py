@@ -8,7 +8,9 @@ per-reader fan-out.
 
 from __future__ import annotations
 
+import itertools
 import math
+import sys
 import threading
 import time
 from bisect import bisect_left
@@ -46,6 +48,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
 _INF = math.inf
 _INT_MIN = -INT64_MAX - 1
+_ONE = 1
+# Below this a sum plus the units pending beside it stays within int64 (2**62 units at a billion per
+# second would take 146 years).
+_UNIT_MAX = 2**62
+_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
 class Handle:
@@ -106,7 +113,11 @@ class _SumHandle(Handle):
             drop(self._owner, n, NEGATIVE)
             return
         with self._lock:
+            self._settle()
             self._store(self._value + amount, amount)
+
+    def _settle(self) -> None:
+        """Bring the sum up to date before a careful write (the counter's pending units)."""
 
     def _store(self, total: float, n: float) -> None:
         """Store a sum outside the fast path's range (called under the lock), or drop ``n``."""
@@ -125,21 +136,69 @@ class _SumHandle(Handle):
 
 
 class CounterHandle(_SumHandle):
-    """A monotonic counter series; ``add`` drops negative amounts as the SDK does."""
+    """A monotonic counter series; ``add`` drops negative amounts as the SDK does.
 
-    __slots__ = ()
+    A unit ``add()`` (``n`` the int 1) on a series whose sum is an int of at most 2**62 takes no lock:
+    it advances an ``itertools.count``, one C call the GIL makes atomic, and the count is folded into
+    the sum under the lock whenever the sum is read or another amount is added (a float first folds
+    the pending units, so a single thread sums in call order, as the SDK does). Builds without a GIL
+    always take the locked path (docs/performance.md).
+    """
+
+    __slots__ = ("_next", "_taken", "_unit")
+
+    def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
+        super().__init__(owner, values, lock)
+        self._next = itertools.count().__next__
+        self._taken = 0  # calls of _next accounted for (folded units and the folds' own calls)
+        self._unit = False  # the lock-free unit path is open
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
+        if n is _ONE and self._unit:
+            self._next()
+            return
         cls = n.__class__
         if (cls is not int and cls is not float) or not n >= 0:  # not-a-number fails n >= 0 too
             return self._add_checked(n, True)
         with self._lock:
             total = self._value + n
+            if cls is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
+                self._value = total
+                self._seen = True
+                self._unit = _GIL and total.__class__ is int
+                return
+            self._fold()
+            total = self._value + n
             if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
                 return self._store(total, n)
             self._value = total
             self._seen = True
+
+    def _fold(self) -> None:
+        """Add the pending lock-free units to the sum and close the unit path (under the lock)."""
+        self._unit = False
+        mark = self._next()
+        pending = mark - self._taken
+        self._taken = mark + 1
+        if pending:
+            self._store(self._value + pending, pending)
+
+    def _settle(self) -> None:
+        self._fold()
+
+    def snapshot(self) -> float:
+        with self._lock:
+            self._fold()
+            value = self._value
+            self._unit = _GIL and value.__class__ is int and 0 <= value <= _UNIT_MAX and self._seen
+            return value
+
+    def _reset(self, lock: threading.Lock, start: int) -> None:
+        super()._reset(lock, start)
+        self._next = itertools.count().__next__
+        self._taken = 0
+        self._unit = False
 
 
 class UpDownCounterHandle(_SumHandle):

@@ -225,11 +225,12 @@ def test_value_checks_are_the_handles(pair: Pair) -> None:
     counter.add(math.inf, ATTRS)
     hist.record(math.nan, ATTRS)
     hist.record(-2.0)
+    counter.add(10**400, ATTRS)  # the SDK raises OverflowError here; a handle drops and counts it
     counter.add(3, ATTRS)
     text = pair.guard.render_metrics().decode()
     assert re.search(r'^c_total\{.*\} 3\.0$', text, re.M)
     dropped = re.findall(r'^otelsvc_measurements_dropped_total\{.*reason="(\w+)".*\} (\S+)$', text, re.M)
-    assert sorted(dropped) == [("negative", "2.0"), ("not_finite", "2.0")]
+    assert sorted(dropped) == [("negative", "2.0"), ("not_finite", "2.0"), ("unrepresentable", "1.0")]
 
 
 @pytest.mark.parametrize("exemplar_filter", ["always_on", "trace_based"])
