@@ -1,8 +1,10 @@
-"""A pre-fork WSGI service: the guard starts once in the gunicorn master (``--preload``), each
-worker inherits it, and each worker reports only its own counts under its own service.instance.id.
+"""A pre-fork WSGI service. One scrape of :9464/metrics covers every worker (docs/prefork.md):
+counters and histograms summed over every worker since the server started (recycled ones too),
+gauges per worker slot. The OTLP push stays per worker, each under its own service.instance.id.
 
-Run:  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 \\
-      gunicorn --preload -w 2 -b 127.0.0.1:8002 --chdir examples gunicorn_app:app
+Run (with or without --preload; -k gthread or -k uvicorn_worker.UvicornWorker for an ASGI app):
+      gunicorn --preload -w 4 --max-requests 50 -b 127.0.0.1:8002 --chdir examples gunicorn_app:app
+      curl -s 127.0.0.1:8002/ ; curl -s 127.0.0.1:9464/metrics | grep example_requests_total
 """
 
 from __future__ import annotations

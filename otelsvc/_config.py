@@ -223,6 +223,14 @@ def _resource_attributes(res: _Resolver) -> dict[str, AttrValue]:
     return merged
 
 
+def _append_path(url: str, path: str) -> str:
+    """``url`` with ``path`` added to its path, before any query string (``http://h/?k=v``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
+
+
 def _otlp_signal(res: _Resolver, signal: str, exporters: tuple[str, ...]) -> OtlpSignal | None:
     parts = {name: res.take(f"otlp_{name}", signal) for name in OTLP_PARTS}
     key = f"otlp_{signal}."
@@ -238,7 +246,7 @@ def _otlp_signal(res: _Resolver, signal: str, exporters: tuple[str, ...]) -> Otl
         return None
     per_signal = res.sources[key + "endpoint"] == f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
     if parts["protocol"] == "http/protobuf" and not per_signal:
-        endpoint = endpoint.rstrip("/") + f"/v1/{signal}"
+        endpoint = _append_path(endpoint, f"/v1/{signal}")
     return OtlpSignal(
         signal=signal,
         endpoint=endpoint,

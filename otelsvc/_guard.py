@@ -19,6 +19,7 @@ from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._health import ExporterHealth, Lifecycle
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
+from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
 from otelsvc._sdk_internals import (
     global_meter_provider_is_set,
@@ -79,6 +80,7 @@ class ProviderGuard:
         self.routes = TelemetryRoutes(self, settings.metrics_token)
         self.disabled = settings.sdk_disabled
         self.resource: Resource = Resource.get_empty()
+        self._prefork = Role()
         if self.disabled:
             from opentelemetry.trace import NoOpTracerProvider
 
@@ -86,7 +88,10 @@ class ProviderGuard:
             self.tracer_provider: TracerProvider = NoOpTracerProvider()
             self.lifecycle.set("ok")
             return
-        if settings.prometheus is not None and settings.builtin_server:
+        from otelsvc import _prefork
+
+        self._prefork = _prefork.plan(settings)  # pre-fork servers: serve here, or publish to the one that does
+        if settings.prometheus is not None and settings.builtin_server and self._prefork.serves:
             from otelsvc._server import TelemetryServer
 
             host, port = settings.prometheus
@@ -102,12 +107,17 @@ class ProviderGuard:
                     keyfile=settings.tls_keyfile,
                 )
             except OSError as exc:
-                raise ConfigError(
-                    [SettingProblem("prometheus", f"{host}:{port}", f"cannot listen there: {exc.strerror or exc}")]
-                ) from None
+                sibling = _prefork.on_address_in_use(settings)
+                if sibling is None:
+                    raise ConfigError(
+                        [SettingProblem("prometheus", f"{host}:{port}", f"cannot listen there: {exc.strerror or exc}")]
+                    ) from None
+                self._prefork = sibling
         try:
             self._build(settings, extra_readers)
+            self._prefork.attach(self)
         except BaseException:
+            self._prefork.close()
             if self._server is not None:
                 self._server.close()
             raise
@@ -289,6 +299,9 @@ class ProviderGuard:
         """The Prometheus exposition as a scrape would get it now."""
         if self._prometheus is None:
             raise RuntimeError("this guard has no Prometheus reader (prometheus=None)")
+        aggregated = self._prefork.render(self, openmetrics)
+        if aggregated is not None:
+            return aggregated
         return self._prometheus.render(openmetrics)
 
     def health_detail(self) -> dict[str, Any]:
@@ -358,6 +371,10 @@ class ProviderGuard:
             return True
         self.lifecycle.set("shutting_down")
         deadline = time.monotonic() + timeout
+        try:
+            self._prefork.close()  # a worker hands its final counts over while its providers still collect
+        except Exception as exc:
+            logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
         failures_before = sum(h.total_failures for h in self.exporters.values())
         millis = timeout * 1000
         provider: Any = self.meter_provider
@@ -429,3 +446,4 @@ class ProviderGuard:
             self._span_proxy._outcomes.health = self.exporters["spans"]
             self._span_proxy._health = self.exporters["spans"]
             self._span_proxy.renew()
+        self._prefork = self._prefork.after_fork_in_child(self)

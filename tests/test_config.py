@@ -63,6 +63,8 @@ def test_otlp_endpoints_per_signal_and_http_paths() -> None:
     assert s.otlp_metrics.endpoint == "http://c:4318/v1/metrics"
     assert s.otlp_traces.endpoint == "http://c:4318/v1/traces"
     assert s.otlp_logs.endpoint == "http://c:4318/v1/logs"
+    s = load_settings({"otlp_endpoint": "https://c/otlp/?api_key=k", "otlp_protocol": "http/protobuf"}, env={})
+    assert s.otlp_metrics is not None and s.otlp_metrics.endpoint == "https://c/otlp/v1/metrics?api_key=k"
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:1234/custom",

@@ -12,6 +12,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from otelsvc._prefork import declare_gauge
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
 
@@ -64,6 +65,8 @@ class FamilyInstruments:
                 spec.label_names,
                 spec.bounds,
             )
+            if spec.prefork != "per_worker":
+                declare_gauge(spec.full_name(self.namespace), spec.prefork)
         guard.families.add(family.name)
 
     def __getitem__(self, name: str) -> BridgedInstrument:

@@ -40,6 +40,8 @@ class MetricSpec:
     labels: tuple[Label, ...] = ()
     buckets: str | None = None
     legacy: bool = False
+    # gauges only: how one scrape of a pre-fork server combines the workers (docs/prefork.md)
+    prefork: str = "per_worker"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -48,6 +50,9 @@ class MetricSpec:
             raise ValueError(f"{self.name}: histograms (and only histograms) name a bucket set")
         if self.buckets is not None and self.buckets not in BUCKETS:
             raise ValueError(f"{self.name}: unknown bucket set {self.buckets!r}")
+        if self.prefork not in ("per_worker", "sum", "min", "max", "latest") or (
+                self.prefork != "per_worker" and self.kind != "gauge"):
+            raise ValueError(f"{self.name}: prefork must be per_worker, sum, min, max or latest, and only for gauges")
 
     @property
     def label_names(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from otelsvc.instruments._binding import Binder, FamilyInstruments
@@ -56,7 +57,9 @@ ACTOR_FAMILY = Family(
         _m("actor.queue.messages.received", "counter", "{message}", "Messages received from the actor queue"),
         _m("actor.connections.active", "updowncounter", "{connection}", "Open client connections"),
         _m("actor.connections", "counter", "{connection}", "Client connections successfully established"),
-        _m("actor.inbox.depth", "gauge", "{message}", "Messages waiting per inbox", Label("inbox", INBOXES)),
+        # a pre-fork server's scrape shows the messages waiting in every worker's inboxes together
+        replace(_m("actor.inbox.depth", "gauge", "{message}", "Messages waiting per inbox", Label("inbox", INBOXES)),
+                prefork="sum"),
         _m("actor.user_tasks.active", "updowncounter", "{task}", "User tasks running", Label("kind", TASK_KINDS)),
         _m("actor.user_task.duration", "histogram", "s", "User task duration", Label("kind", TASK_KINDS),
            buckets="general"),

@@ -1,0 +1,267 @@
+"""What a guard does about pre-fork servers: serve and aggregate (root), publish (worker), or nothing.
+
+The guard asks ``plan()`` before it binds the Prometheus address, calls ``attach()`` once its
+providers exist, ``render()`` for each scrape, ``close()`` first thing at shutdown and
+``after_fork_in_child()`` in a forked child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from otelsvc._prefork import _paths
+from otelsvc._prefork._detect import server_master
+from otelsvc._prefork._merge import GAUGE_MODES, to_data
+from otelsvc._prefork._snapshot import Snapshot, collect
+
+if TYPE_CHECKING:
+    from otelsvc._config import Settings
+    from otelsvc._guard import ProviderGuard
+    from otelsvc._prefork._hub import Hub
+    from otelsvc._prefork._worker import WorkerLink
+
+__all__ = ["GATHER_TIMEOUT", "Role", "declare_gauge", "on_address_in_use", "plan"]
+
+_log = logging.getLogger("otelsvc")
+
+# How long a scrape waits for workers' fresh counts before serving a late worker's last ones.
+GATHER_TIMEOUT = 1.0
+
+_gauge_modes: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class SidecarRun:
+    """Set in the sidecar process: the socket of its run and the server master it outlives no longer than."""
+
+    socket: Path
+    master: _paths.ProcessId
+
+
+sidecar_run: SidecarRun | None = None
+
+
+def declare_gauge(name: str, mode: str) -> None:
+    """How the scrape combines gauge ``name`` across workers: per_worker (default), sum, min, max or latest."""
+    if mode not in GAUGE_MODES:
+        raise ValueError(f"gauge aggregation must be one of {GAUGE_MODES}, not {mode!r}")
+    _gauge_modes[name] = mode
+
+
+def _modes() -> dict[str, str]:
+    return dict(_gauge_modes)
+
+
+def _snapshot_of(guard: ProviderGuard) -> Snapshot:
+    reader = guard._prometheus
+    return collect(reader, guard.bridge) if reader is not None else {}
+
+
+class Role:
+    """A guard with no built-in Prometheus server: nothing to aggregate."""
+
+    serves = True
+    hub: Hub | None = None
+
+    def attach(self, guard: ProviderGuard) -> None:
+        """Called once the guard's providers exist."""
+
+    def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
+        """The aggregated scrape, or None for the guard's own."""
+        return None
+
+    def close(self) -> None:
+        """First step of the guard's shutdown."""
+
+    def after_fork_in_child(self, guard: ProviderGuard) -> Role:
+        return self
+
+
+class Root(Role):
+    """Serves the address and runs the hub the workers publish to."""
+
+    def __init__(self, sidecar: SidecarRun | None = None) -> None:
+        self._sidecar = sidecar
+        self._record: Path | None = None
+        self.hub = None
+
+    def attach(self, guard: ProviderGuard) -> None:
+        from otelsvc._prefork._hub import Hub
+
+        try:
+            base = _paths.base_dir()
+        except Exception as exc:
+            if os.environ.get(_paths.ENV) or self._sidecar is not None:
+                raise
+            # The default location only: a service on a read-only filesystem must still start. Without
+            # a hub, workers it forks push their OTLP and the scrape shows this process alone.
+            _log.warning("otelsvc: pre-fork aggregation is off (%s); set %s to a writable directory to have "
+                         "one scrape cover forked workers", exc, _paths.ENV)
+            return
+        _paths.remove_stale(base)
+        me = _paths.process_id()
+        path = self._sidecar.socket if self._sidecar else base / (
+            _paths.run_name("r", guard.settings.service_name, me) + ".sock")
+        try:
+            self.hub = Hub(path)
+        except OSError as exc:
+            from otelsvc._errors import ConfigError, SettingProblem
+
+            raise ConfigError([SettingProblem("prefork directory", str(path.parent),
+                                              f"cannot listen for workers there: {exc.strerror or exc}")]) from None
+        record = {
+            "pid": me.pid,
+            "start": me.start,
+            "socket": str(path),
+            "service": guard.settings.service_name,
+            "address": list(guard.prometheus_address or ()),
+            "master": self._sidecar.master.key() if self._sidecar else None,
+        }
+        self._record = path.with_suffix(".json")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self._record)
+
+    def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
+        hub = self.hub
+        if hub is None or not hub.aggregate.ever_joined:
+            return None
+        hub.gather(GATHER_TIMEOUT)
+        merged = hub.aggregate.merged(_snapshot_of(guard))
+        resource = guard.bridge.resource or guard.resource
+        data = to_data(merged, resource)
+        if openmetrics:
+            return _openmetrics(data)
+        from otelsvc._exposition import render_text
+
+        return render_text(data)
+
+    def close(self) -> None:
+        if self.hub is not None:
+            self.hub.close()
+        if self._record is not None:
+            with contextlib.suppress(OSError):
+                self._record.unlink()
+        if self._sidecar is not None:  # the run is over: its lock file goes too
+            with contextlib.suppress(OSError):
+                self._sidecar.socket.with_suffix(".lock").unlink()
+
+    def after_fork_in_child(self, guard: ProviderGuard) -> Role:
+        if self.hub is None:
+            return Role()
+        self.hub.forget_in_child()
+        child = Worker(self.hub.path)
+        child.attach(guard)
+        return child
+
+
+class Worker(Role):
+    """Publishes this process's counts to the hub at ``path``; serves nothing itself."""
+
+    serves = False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.link: WorkerLink | None = None
+
+    def attach(self, guard: ProviderGuard) -> None:
+        from otelsvc._prefork._worker import WorkerLink
+
+        try:
+            self.link = WorkerLink(self.path, lambda: _snapshot_of(guard), _modes)
+        except OSError as exc:
+            _log.warning("otelsvc: cannot reach the pre-fork hub at %s (%s); this worker's counts are not scraped",
+                         self.path, exc.strerror or exc)
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
+
+    def after_fork_in_child(self, guard: ProviderGuard) -> Role:
+        if self.link is not None:
+            self.link.forget_in_child()
+        child = Worker(self.path)
+        child.attach(guard)
+        return child
+
+
+def _openmetrics(data: Any) -> bytes:
+    from opentelemetry.exporter.prometheus import _CustomCollector
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    collector = _CustomCollector()
+    collector.add_metrics_data(data)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    out: bytes = generate_latest(registry)  # type: ignore[no-untyped-call]
+    return out
+
+
+def _connectable(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2)
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def _hub_serving(base: Path, address: tuple[str, int]) -> dict[str, Any] | None:
+    """The live hub record of the process serving ``address``, if otelsvc serves it."""
+    for record in _paths.hubs(base):
+        if tuple(record.get("address") or ()) != tuple(address):
+            continue
+        if _paths.alive(_paths.ProcessId(int(record.get("pid", 0)), str(record.get("start", "")))):
+            return record
+    return None
+
+
+def plan(settings: Settings) -> Role:
+    """The role of a new guard; in a worker of a server that did not run otelsvc, start the run's sidecar."""
+    if settings.prometheus is None or not settings.builtin_server:
+        return Role()
+    if sidecar_run is not None:
+        return Root(sidecar_run)
+    master = server_master()
+    if master is None:
+        return Root()
+    base = _paths.base_dir()
+    name = _paths.run_name("s", settings.service_name, master)
+    path = base / f"{name}.sock"
+    with _paths.locked(base / f"{name}.lock"):
+        if _connectable(path):
+            return Worker(path)
+        holder = _hub_serving(base, settings.prometheus)
+        if holder is not None and int(holder["pid"]) == master.pid:
+            return Worker(Path(holder["socket"]))
+        from otelsvc._prefork._sidecar import spawn
+
+        spawn(settings, path, master)
+    return Worker(path)
+
+
+def on_address_in_use(settings: Settings) -> Role | None:
+    """A worker role when a sibling of this server run (our parent's hub) holds the address, else None."""
+    assert settings.prometheus is not None
+    try:
+        holder = _hub_serving(_paths.base_dir(), settings.prometheus)
+    except Exception:
+        return None
+    if holder is None:
+        return None
+    master = server_master()
+    ours = {os.getppid()} | ({master.pid} if master is not None else set())
+    if int(holder["pid"]) in ours or (master is not None and holder.get("master") == master.key()):
+        return Worker(Path(holder["socket"]))
+    return None
