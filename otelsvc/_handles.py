@@ -163,10 +163,10 @@ class CounterHandle(_SumHandle):
             return self._add_checked(n, True)
         with self._lock:
             total = self._value + n
-            if cls is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
+            if total.__class__ is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
                 self._value = total
                 self._seen = True
-                self._unit = _GIL and total.__class__ is int
+                self._unit = _GIL
                 return
             self._fold()
             total = self._value + n

@@ -356,3 +356,26 @@ def test_fork_child_starts_from_zero() -> None:
     """In a fresh process (forking a test worker would run every at-fork hook earlier tests left behind)."""
     out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+_GLOBAL_SCRIPT = """
+from opentelemetry import metrics
+early = metrics.get_meter("early")  # a proxy meter, made before any provider is set
+early_counter = early.create_counter("early.c")
+import otelsvc
+guard = otelsvc.start(prometheus="127.0.0.1:0", runtime_metrics=False)
+counter = metrics.get_meter("global").create_counter("global.c")
+assert type(counter).__name__ == "_FastCounter", type(counter)
+counter.add(2, {"a": "b"})
+early_counter.add(3, {"a": "b"})
+text = guard.render_metrics().decode()
+assert 'global_c_total{a="b",otel_scope_name="global"' in text, text
+assert 'early_c_total{a="b",otel_scope_name="early"' in text, text
+guard.shutdown()
+print("ok")
+"""
+
+
+def test_global_provider_gives_thin_instruments() -> None:
+    out = subprocess.run([sys.executable, "-c", _GLOBAL_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
