@@ -18,12 +18,12 @@ bridge, in the meter's own instrumentation scope. Values are checked as handles 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.context import Context
 from opentelemetry.context import get_current as _get_current
 from opentelemetry.metrics import Counter as ApiCounter
@@ -34,18 +34,13 @@ from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
     TraceBasedExemplarFilter,
+    _Gauge,
 )
+from opentelemetry.sdk.metrics import Counter as SdkCounter
+from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 from opentelemetry.sdk.metrics import Meter as SdkMeter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
-from opentelemetry.sdk.metrics._internal.aggregation import (
-    _DEFAULT_EXPLICIT_BUCKET_HISTOGRAM_AGGREGATION_BOUNDARIES,
-    DefaultAggregation,
-)
-from opentelemetry.sdk.metrics._internal.instrument import _Counter as SdkCounter
-from opentelemetry.sdk.metrics._internal.instrument import _Gauge as SdkGauge
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram as SdkHistogram
-from opentelemetry.sdk.metrics._internal.instrument import _UpDownCounter as SdkUpDownCounter
+from opentelemetry.sdk.metrics import UpDownCounter as SdkUpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -57,27 +52,42 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
     Sum,
 )
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from otelsvc._handles import CounterHandle, GaugeHandle, Handle, HistogramHandle, UpDownCounterHandle
 
 if TYPE_CHECKING:
     from otelsvc._bridge import Bridge
 
-__all__ = ["FastMeterProvider", "FastPath"]
+# The SDK internals reproduced here (the SDK range is pinned; FastPath checks them at start and keeps
+# every instrument on the SDK path when one is missing or behaves otherwise).
+try:
+    from opentelemetry.attributes import _clean_attribute_value
+    from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
+    from opentelemetry.sdk.metrics._internal.aggregation import (
+        _DEFAULT_EXPLICIT_BUCKET_HISTOGRAM_AGGREGATION_BOUNDARIES,
+    )
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    _IMPORTED: str | None = None
+except ImportError as exc:  # pragma: no cover - another SDK than the pinned range
+    _IMPORTED = f"{type(exc).__name__}: {exc}"
+
+__all__ = ["FastMeterProvider", "FastPath", "self_check"]
+
+_log = logging.getLogger("otelsvc")
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _INF = float("inf")
 _OVERFLOW = {"otel.metric.overflow": True}
-_OVERFLOW_KEY = _hash_attributes(_OVERFLOW)
-_HANDLE_CLASS: dict[type, type[Handle]] = {
-    SdkCounter: CounterHandle,
-    SdkUpDownCounter: UpDownCounterHandle,
-    SdkGauge: GaugeHandle,
-    SdkHistogram: HistogramHandle,
-}
+_OVERFLOW_KEY = _hash_attributes(_OVERFLOW) if _IMPORTED is None else None
+_KINDS: tuple[tuple[type, type[Handle]], ...] = (  # the SDK's public instrument classes and their handles
+    (SdkCounter, CounterHandle),
+    (SdkUpDownCounter, UpDownCounterHandle),
+    (_Gauge, GaugeHandle),
+    (SdkHistogram, HistogramHandle),
+)
 _CACHEABLE = frozenset({str, int, float, bool, bytes, type(None)})
 
 
@@ -104,9 +114,9 @@ class _Core:
         self.name: str = sdk.name
         self.scope: InstrumentationScope = sdk.instrumentation_scope
         self.limit = limit
-        self.handle_class = _HANDLE_CLASS[type(sdk)]
+        self.handle_class = _kind(sdk)[1]
         bounds: Any = None
-        if isinstance(sdk, SdkHistogram):
+        if self.handle_class is HistogramHandle:
             advisory = sdk._advisory.explicit_bucket_boundaries
             bounds = tuple(_DEFAULT_EXPLICIT_BUCKET_HISTOGRAM_AGGREGATION_BOUNDARIES if advisory is None else advisory)
         self.bounds: tuple[float, ...] | None = bounds
@@ -347,12 +357,43 @@ class _FastGauge(ApiGauge):
         handle.set(amount)
 
 
-_THIN: dict[type, Callable[[_Core], Any]] = {
-    SdkCounter: _FastCounter,
-    SdkUpDownCounter: _FastUpDownCounter,
-    SdkGauge: _FastGauge,
-    SdkHistogram: _FastHistogram,
+_THIN: dict[type[Handle], Callable[[_Core], Any]] = {
+    CounterHandle: _FastCounter,
+    UpDownCounterHandle: _FastUpDownCounter,
+    GaugeHandle: _FastGauge,
+    HistogramHandle: _FastHistogram,
 }
+
+
+def _kind(sdk: object) -> tuple[type, type[Handle]]:
+    """The (SDK class, handle class) of a synchronous SDK instrument (its public base), or KeyError."""
+    for entry in _KINDS:
+        if isinstance(sdk, entry[0]):
+            return entry
+    raise KeyError(type(sdk).__name__)
+
+
+def self_check(provider: Any) -> str | None:
+    """Why the fast path cannot reproduce this SDK's output, or None: the internals it reads are there
+    and behave as the pinned SDK's do (a type-tagged attribute hash, the cleaning that drops bad keys)."""
+    if _IMPORTED is not None:
+        return _IMPORTED
+    try:
+        config = provider._sdk_config
+        checks = [
+            isinstance(list(config.views), list) and config.exemplar_filter is not None,
+            all(isinstance(getattr(r, a), dict) for r in provider._metric_readers for a in (
+                "_instrument_class_temporality", "_instrument_class_aggregation",
+                "_instrument_class_cardinality_limit")),
+            _hash_attributes({"a": 1}) != _hash_attributes({"a": True}),
+            _hash_attributes({"a": "x", "b": "y"}) == _hash_attributes({"b": "y", "a": "x"}),
+            _clean_attribute_value({"": 1, "k": "v"}, None) == {"k": "v"},
+            isinstance(_SPAN_KEY, str),
+            len(_DEFAULT_EXPLICIT_BUCKET_HISTOGRAM_AGGREGATION_BOUNDARIES) > 0,
+        ]
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if all(checks) else "the SDK's attribute handling differs from the pinned range"
 
 
 def _default_aggregation(aggregation: object) -> bool:
@@ -373,13 +414,17 @@ class FastPath:
         self._lock = threading.Lock()
         self._cores: dict[int, tuple[Any, _Core, Any]] = {}  # id(SDK instrument) -> (it, core, thin)
         self._uses = 0
-        config: Any = provider._sdk_config
-        self.exemplar_filter = config.exemplar_filter
+        self.broken = self_check(provider)
+        if self.broken is not None:
+            _log.warning("otelsvc: the OTel API fast path is off (%s); instruments record through the SDK",
+                         self.broken)
+        config: Any = getattr(provider, "_sdk_config", None)
+        self.exemplar_filter: Any = getattr(config, "exemplar_filter", None)
         self.exemplars_on = not isinstance(self.exemplar_filter, AlwaysOffExemplarFilter)
         self.trace_based = isinstance(self.exemplar_filter, TraceBasedExemplarFilter)
         self.known_filter = isinstance(self.exemplar_filter, (AlwaysOffExemplarFilter, AlwaysOnExemplarFilter,
                                                               TraceBasedExemplarFilter))
-        self.views = list(config.views)
+        self.views = list(getattr(config, "views", ()))
         self.readers: list[MetricReader] = list(getattr(provider, "_metric_readers", ()))
         self.reader_count = len(self.readers)
         self._reader_index = {id(r): i for i, r in enumerate(self.readers)}
@@ -395,7 +440,11 @@ class FastPath:
         shared cardinality limit; a known exemplar filter; an enabled instrument. Anything else (a delta
         reader, ``otlp_histogram_aggregation=exponential``, a View) keeps the SDK instrument."""
         cls = type(sdk)
-        if cls not in _THIN or self.views or not self.known_filter or not self.readers:
+        if self.broken is not None or self.views or not self.known_filter or not self.readers:
+            return None
+        try:
+            _kind(sdk)
+        except KeyError:
             return None
         if not sdk._is_enabled():
             return None
@@ -424,7 +473,7 @@ class FastPath:
             if entry is not None and entry[0] is sdk:
                 return entry[2]
             core = _Core(self, sdk, limit)
-            thin = _THIN[type(sdk)](core)
+            thin = _THIN[core.handle_class](core)
             self._cores = {**self._cores, id(sdk): (sdk, core, thin)}
             return thin
 

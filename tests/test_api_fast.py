@@ -294,6 +294,20 @@ def test_exponential_histograms_on_the_otlp_reader_keep_the_sdk_histogram() -> N
         guard.shutdown()
 
 
+def test_self_check_keeps_the_sdk_when_its_internals_differ(monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    import otelsvc._api_fast as api_fast
+
+    monkeypatch.setattr(api_fast, "_hash_attributes", lambda attributes: frozenset(attributes.items()))
+    guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False},
+                                        env={}))
+    try:
+        assert type(guard.meter("m").create_counter("c")).__name__ == "_Counter"
+        assert "OTel API fast path is off" in caplog.text
+    finally:
+        guard.shutdown()
+
+
 def test_falls_back_to_the_sdk_where_it_cannot_be_identical() -> None:
     delta = InMemoryMetricReader(preferred_temporality={Counter: AggregationTemporality.DELTA})
     guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False},
