@@ -56,6 +56,7 @@ from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHis
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._handles import CounterHandle, GaugeHandle, Handle, HistogramHandle, UpDownCounterHandle
+from otelsvc._values import Unrepresentable, coerce
 
 if TYPE_CHECKING:
     from otelsvc._bridge import Bridge
@@ -128,9 +129,26 @@ class _Core:
         self.empty: Handle | None = None
         self.first_use = 0  # collection order: the SDK lists metrics in the order of their first measurement
 
-    def handle_for(self, attributes: Any) -> Handle:
-        """The handle of ``attributes`` the SDK's way (clean, hash, limit), cached for the next call."""
+    def handle_for(self, attributes: Any, amount: object) -> Handle:
+        """The handle of ``attributes`` the SDK's way (clean, hash, limit), cached for the next call.
+
+        A value the SDK would refuse makes no series (it would not take a place under the limit): it
+        goes to a handle kept nowhere, which raises or drops and counts it."""
+        if not self._acceptable(amount):
+            if self.handle_class is HistogramHandle:
+                assert self.bounds is not None
+                return HistogramHandle(self, (), self.lock, self.bounds)  # type: ignore[arg-type]
+            return self.handle_class(self, (), self.lock)  # type: ignore[arg-type]
         return self.series_for(attributes).handle
+
+    def _acceptable(self, amount: object) -> bool:
+        try:
+            number = coerce(amount)
+        except (TypeError, Unrepresentable):
+            return False
+        if not -_INF < number < _INF:
+            return False
+        return number >= 0 or self.handle_class in (UpDownCounterHandle, GaugeHandle)
 
     def series_for(self, attributes: Any) -> _Series:
         if attributes is None:
@@ -276,9 +294,9 @@ class _FastCounter(ApiCounter):
                 key = (*attributes.items(), *map(type, attributes.values()))
                 handle: Any = self._cache[key]
             except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
-                handle = self._core.handle_for(attributes)
+                handle = self._core.handle_for(attributes, amount)
         else:
-            handle = self._core.empty or self._core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes, amount)
         handle.add(amount)
 
 
@@ -301,9 +319,9 @@ class _FastUpDownCounter(ApiUpDownCounter):
                 key = (*attributes.items(), *map(type, attributes.values()))
                 handle: Any = self._cache[key]
             except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
-                handle = self._core.handle_for(attributes)
+                handle = self._core.handle_for(attributes, amount)
         else:
-            handle = self._core.empty or self._core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes, amount)
         handle.add(amount)
 
 
@@ -326,9 +344,9 @@ class _FastHistogram(ApiHistogram):
                 key = (*attributes.items(), *map(type, attributes.values()))
                 handle: Any = self._cache[key]
             except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
-                handle = self._core.handle_for(attributes)
+                handle = self._core.handle_for(attributes, amount)
         else:
-            handle = self._core.empty or self._core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes, amount)
         handle.record(amount)
 
 
@@ -351,9 +369,9 @@ class _FastGauge(ApiGauge):
                 key = (*attributes.items(), *map(type, attributes.values()))
                 handle: Any = self._cache[key]
             except Exception:  # a miss, an unhashable value, not a mapping: the SDK's way
-                handle = self._core.handle_for(attributes)
+                handle = self._core.handle_for(attributes, amount)
         else:
-            handle = self._core.empty or self._core.handle_for(attributes)
+            handle = self._core.empty or self._core.handle_for(attributes, amount)
         handle.set(amount)
 
 

@@ -201,6 +201,8 @@ def test_cardinality_limit_and_overflow_as_the_sdk() -> None:
         def record(provider: Any) -> None:
             counter = provider.get_meter("card").create_counter("c")
             hist = provider.get_meter("card").create_histogram("h")
+            counter.add(-1, {"id": "refused"})  # refused values make no series (none under the limit)
+            hist.record(math.nan, {"id": "refused"})
             for i in range(12):
                 for _ in range(2):
                     counter.add(i, {"id": str(i)})
