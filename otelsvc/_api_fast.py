@@ -393,7 +393,7 @@ def _kind(sdk: object) -> tuple[type, type[Handle]]:
 
 def self_check(provider: Any) -> str | None:
     """Why the fast path cannot reproduce this SDK's output, or None: the internals it reads are there
-    and behave as the pinned SDK's do (a type-tagged attribute hash, the cleaning that drops bad keys)."""
+    and behave as the pinned SDK's do (a type-tagged attribute hash, the cleaning that makes sequences tuples)."""
     if _IMPORTED is not None:
         return _IMPORTED
     try:
@@ -405,7 +405,7 @@ def self_check(provider: Any) -> str | None:
                 "_instrument_class_cardinality_limit")),
             _hash_attributes({"a": 1}) != _hash_attributes({"a": True}),
             _hash_attributes({"a": "x", "b": "y"}) == _hash_attributes({"b": "y", "a": "x"}),
-            _clean_attribute_value({"": 1, "k": "v"}, None) == {"k": "v"},
+            _clean_attribute_value({"k": ["v", 1], "b": b"x"}, None) == {"k": ("v", 1), "b": b"x"},  # logs nothing
             isinstance(_SPAN_KEY, str),
             len(_DEFAULT_EXPLICIT_BUCKET_HISTOGRAM_AGGREGATION_BOUNDARIES) > 0,
         ]
