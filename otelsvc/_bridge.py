@@ -4,22 +4,18 @@ The OTel specification's MetricProducer is the model: pre-aggregated points are 
 reader's collection beside what the SDK's own instruments produced, under the same Resource, in an
 ``otelsvc`` instrumentation scope, with the reader's preferred temporality. The Python SDK has no
 producer hook, so the bridge wraps the collect callback the MeterProvider installs on each reader
-(``MetricReader._collect``); the SDK range in pyproject is pinned for that reason.
+(an SDK internal, see ``_sdk_internals``). When that internal fails its check, otelsvc's own
+readers (``BridgedReader``) add the handle series themselves as they receive each collection.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Generic, Literal, Protocol, cast, overload
 
-# A reader's temporality table is keyed by the SDK's implementation classes (_Counter, ...).
-from opentelemetry.sdk.metrics._internal.instrument import _Counter as SdkCounter
-from opentelemetry.sdk.metrics._internal.instrument import _Histogram as SdkHistogram
-from opentelemetry.sdk.metrics._internal.instrument import _UpDownCounter as SdkUpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -35,7 +31,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from typing_extensions import TypeVar
 
+from otelsvc import _sdk_internals
 from otelsvc._handles import (
     CounterHandle,
     GaugeHandle,
@@ -43,34 +41,39 @@ from otelsvc._handles import (
     HistogramHandle,
     UpDownCounterHandle,
 )
+from otelsvc._kinds import DELTA_KINDS, KINDS, InstrumentKind
+from otelsvc._logging import logger
 from otelsvc._sanitize import sanitize_data
 from otelsvc._values import count_skipped
 from otelsvc._version import __version__
 
-__all__ = ["KINDS", "Bridge", "BridgedInstrument", "HandleInstrument", "Producer", "add_scopes"]
+__all__ = ["KINDS", "Bridge", "BridgedInstrument", "BridgedReader", "HandleInstrument", "Producer", "add_scopes",
+           "merge_metrics_data"]
 
-_log = logging.getLogger("otelsvc")
+_log = logger
 
-KINDS = ("counter", "updowncounter", "gauge", "histogram")
-_HANDLE_TYPES: dict[str, type[Handle]] = {
+_HANDLE_TYPES: dict[InstrumentKind, type[Handle]] = {
     "counter": CounterHandle,
     "updowncounter": UpDownCounterHandle,
     "gauge": GaugeHandle,
     "histogram": HistogramHandle,
 }
-_SDK_CLASS = {"counter": SdkCounter, "updowncounter": SdkUpDownCounter, "histogram": SdkHistogram}
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
 SCOPE = InstrumentationScope("otelsvc", __version__)
+Temporalities = Mapping[str, AggregationTemporality]
+
+H = TypeVar("H", bound=Handle, default=Any)  # a bare BridgedInstrument (kind known at run time) binds Any
+HC = TypeVar("HC", bound=Handle, covariant=True)
 
 
-class BridgedInstrument:
+class BridgedInstrument(Generic[H]):
     """One metric stream recorded through handles: a name, kind, unit, label keys and its series."""
 
     def __init__(
         self,
         bridge: Bridge,
         name: str,
-        kind: str,
+        kind: InstrumentKind,
         unit: str = "",
         description: str = "",
         label_keys: Sequence[str] = (),
@@ -83,7 +86,7 @@ class BridgedInstrument:
             raise ValueError("a histogram needs explicit bucket bounds")
         self.bridge = bridge
         self.name = name
-        self.kind = kind
+        self.kind: InstrumentKind = kind
         self.unit = unit
         self.description = description
         self.label_keys = tuple(label_keys)
@@ -91,16 +94,21 @@ class BridgedInstrument:
         self.max_series = max_series
         self.lock = threading.Lock()
         self._create_lock = threading.Lock()
-        self._handles: dict[tuple[str, ...], Handle] = {}
+        self._handles: dict[tuple[str, ...], H] = {}
         self._peak = 0
         self._rejected = False
         self._overflowed = False
         self.render_cache: dict[str, Any] = {}
 
+    @property
+    def handle_type(self) -> type[Handle]:
+        """The class of the handles ``bind`` makes (from the kind)."""
+        return _HANDLE_TYPES[self.kind]
+
     def __repr__(self) -> str:
         return f"<BridgedInstrument {self.name} {self.kind} series={len(self._handles)}>"
 
-    def bind(self, *values: str) -> Any:
+    def bind(self, *values: str) -> H:
         """The handle for these label values (in ``label_keys`` order), made once and then reused."""
         handle = self._handles.get(values)
         if handle is not None:
@@ -119,14 +127,15 @@ class BridgedInstrument:
                 self._peak = len(self._handles)
             return handle
 
-    def _make(self, values: tuple[str, ...]) -> Handle:
+    def _make(self, values: tuple[str, ...]) -> H:
         cls = _HANDLE_TYPES[self.kind]
+        owner = cast("BridgedInstrument[Any]", self)
         if cls is HistogramHandle:
             assert self.bounds is not None
-            return HistogramHandle(self, values, self.lock, self.bounds)
-        return cls(self, values, self.lock)
+            return cast(H, HistogramHandle(owner, values, self.lock, self.bounds))
+        return cast(H, cls(owner, values, self.lock))
 
-    def _overflow_handle(self) -> Handle:
+    def _overflow_handle(self) -> H:
         key = ("\x00overflow",)
         handle = self._handles.get(key)
         if handle is None:
@@ -154,7 +163,7 @@ class BridgedInstrument:
                 self._peak = len(self._handles)
             return True
 
-    def handles(self) -> Iterator[tuple[tuple[str, ...], Handle]]:
+    def handles(self) -> Iterator[tuple[tuple[str, ...], H]]:
         """The live series (a snapshot; safe while others bind, remove or record).
 
         ``dict.copy`` runs in C without giving up the GIL, so it never sees a dict changing size."""
@@ -184,7 +193,7 @@ class BridgedInstrument:
 
     def collect(self, temporality: AggregationTemporality, now: int, state: dict[Handle, Any]) -> Metric | None:
         """This instrument's points for one reader, or None when no series has a measurement."""
-        delta = temporality == AggregationTemporality.DELTA and self.kind in ("counter", "histogram")
+        delta = temporality == AggregationTemporality.DELTA and self.kind in DELTA_KINDS
         points: list[Any] = []
         for key, handle in self.handles():
             if not handle._seen:
@@ -275,16 +284,13 @@ class BridgedInstrument:
         )
 
 
-H = TypeVar("H", bound=Handle, covariant=True)
-
-
-class HandleInstrument(Protocol[H]):
+class HandleInstrument(Protocol[HC]):
     """The public face of a handle-recorded instrument: ``bind`` label values once, record on the handle."""
 
     name: str
     label_keys: tuple[str, ...]
 
-    def bind(self, *values: str) -> H: ...
+    def bind(self, *values: str) -> HC: ...
 
     def remove(self, *values: str) -> bool: ...
 
@@ -327,21 +333,58 @@ def add_scopes(data: MetricsData | None, scopes: list[ScopeMetrics], resource: R
         *data.resource_metrics[1:]])
 
 
+def merge_metrics_data(data: MetricsData | None, scope: ScopeMetrics | None, resource: Resource) -> MetricsData | None:
+    """An SDK collection with ``scope`` added to its first resource (or alone under ``resource``)."""
+    if scope is None:
+        return data
+    if data is None or not data.resource_metrics:
+        return MetricsData(resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[scope], schema_url="")])
+    first = data.resource_metrics[0]
+    merged = ResourceMetrics(resource=first.resource, scope_metrics=merge_scope(first.scope_metrics, scope),
+                             schema_url=first.schema_url)
+    return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
+
+
 class Bridge:
     """All handle-recorded instruments of one guard, and the hook that adds them to its readers."""
 
     def __init__(self, max_series: int = 2000) -> None:
         self.max_series = max_series
-        self._instruments: dict[str, BridgedInstrument] = {}
+        self._instruments: dict[str, BridgedInstrument[Any]] = {}
         self._lock = threading.Lock()
         self._delta_state: weakref.WeakKeyDictionary[MetricReader, dict[Handle, Any]] = (
             weakref.WeakKeyDictionary()
         )
+        self._temporalities: weakref.WeakKeyDictionary[MetricReader, Temporalities] = weakref.WeakKeyDictionary()
         self.resource: Resource | None = None
         self.collect_hooks: list[Callable[[], None]] = []
         self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
         # Producers add their own ScopeMetrics to every reader's collection (the OTel API fast path).
         self.producers: list[Producer] = []
+        # A forked child whose SDK aggregations could not be emptied: SDK series are left out.
+        self.sdk_series_dropped = False
+        # A forked child whose MeterProvider resource could not be replaced: collections get ``resource``.
+        self.rewrite_resource = False
+
+    @overload
+    def instrument(self, name: str, kind: Literal["counter"], unit: str = "", description: str = "",
+                   label_keys: Sequence[str] = (), bounds: None = None) -> BridgedInstrument[CounterHandle]: ...
+    @overload
+    def instrument(self, name: str, kind: Literal["updowncounter"], unit: str = "", description: str = "",
+                   label_keys: Sequence[str] = (), bounds: None = None) -> BridgedInstrument[UpDownCounterHandle]: ...
+    @overload
+    def instrument(self, name: str, kind: Literal["gauge"], unit: str = "", description: str = "",
+                   label_keys: Sequence[str] = (), bounds: None = None) -> BridgedInstrument[GaugeHandle]: ...
+    @overload
+    def instrument(self, name: str, kind: Literal["histogram"], unit: str = "", description: str = "",
+                   label_keys: Sequence[str] = (), *,
+                   bounds: Sequence[float]) -> BridgedInstrument[HistogramHandle]: ...
+    @overload
+    def instrument(self, name: str, kind: Literal["histogram"], unit: str, description: str,
+                   label_keys: Sequence[str], bounds: Sequence[float]) -> BridgedInstrument[HistogramHandle]: ...
+    @overload
+    def instrument(self, name: str, kind: str, unit: str = "", description: str = "",
+                   label_keys: Sequence[str] = (), bounds: Sequence[float] | None = None) -> BridgedInstrument: ...
 
     def instrument(
         self,
@@ -351,19 +394,22 @@ class Bridge:
         description: str = "",
         label_keys: Sequence[str] = (),
         bounds: Sequence[float] | None = None,
-    ) -> BridgedInstrument:
+    ) -> BridgedInstrument[Any]:
         """The instrument of that name, made once; a second call with another shape is an error."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         with self._lock:
             existing = self._instruments.get(name)
             if existing is not None:
                 if (existing.kind, existing.unit, existing.label_keys) != (kind, unit, tuple(label_keys)):
                     raise ValueError(f"metric {name!r} is already declared with another kind, unit or labels")
                 return existing
-            inst = BridgedInstrument(self, name, kind, unit, description, label_keys, bounds, self.max_series)
+            inst: BridgedInstrument[Any] = BridgedInstrument(self, name, kind, unit, description, label_keys,
+                                                             bounds, self.max_series)
             self._instruments = {**self._instruments, name: inst}
             return inst
 
-    def instruments(self) -> list[BridgedInstrument]:
+    def instruments(self) -> list[BridgedInstrument[Any]]:
         """Every instrument, after running the collect hooks (retention sweeps and the like).
 
         Readers call this once per collection, so hooks run off the recording path.
@@ -384,19 +430,31 @@ class Bridge:
         for producer in self.producers:
             producer.reset_after_fork(start)
 
+    def declare_temporality(self, reader: MetricReader, temporalities: Temporalities) -> None:
+        """The temporality ``reader`` wants per kind, for readers otelsvc builds (no SDK internal needed)."""
+        self._temporalities[reader] = temporalities
+
+    def _temporalities_of(self, reader: MetricReader) -> Temporalities:
+        declared = self._temporalities.get(reader)
+        if declared is not None:
+            return declared
+        if _sdk_internals.check().has("reader_temporality"):
+            table = _sdk_internals.reader_temporalities(reader)
+        else:
+            _log.error("otelsvc: the temporality %s wants is unknown on this SDK; handle series reach it "
+                       "cumulative", type(reader).__name__)
+            table = {}
+        self._temporalities[reader] = table
+        return table
+
     def scope_metrics(self, reader: MetricReader, now: int | None = None) -> ScopeMetrics | None:
         """The bridged metrics as one reader sees them now, in the ``otelsvc`` scope."""
         now = time.time_ns() if now is None else now
-        temporalities = reader._instrument_class_temporality
+        temporalities = self._temporalities_of(reader)
         state = self._delta_state.setdefault(reader, {})
         metrics = []
         for inst in self.instruments():
-            sdk_class = _SDK_CLASS.get(inst.kind)
-            temporality = (
-                temporalities.get(sdk_class, AggregationTemporality.CUMULATIVE)
-                if sdk_class is not None
-                else AggregationTemporality.CUMULATIVE
-            )
+            temporality = temporalities.get(inst.kind, AggregationTemporality.CUMULATIVE)
             metric = inst.collect(temporality, now, state)
             if metric is not None:
                 metrics.append(metric)
@@ -404,47 +462,80 @@ class Bridge:
             return None
         return ScopeMetrics(scope=SCOPE, metrics=metrics, schema_url="")
 
+    def sdk_data(self, data: MetricsData | None) -> MetricsData | None:
+        """The SDK's own collection as this process may export it (see the fork fallbacks)."""
+        if data is None or self.sdk_series_dropped:
+            return None
+        if self.rewrite_resource and self.resource is not None:
+            resource = self.resource
+            return MetricsData(resource_metrics=[
+                ResourceMetrics(resource=resource, scope_metrics=rm.scope_metrics, schema_url=rm.schema_url)
+                for rm in data.resource_metrics
+            ])
+        return data
+
     def merge(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
         """The SDK's collection for ``reader`` with the bridged metrics added."""
+        data = self.sdk_data(data)
+        for producer in self.producers:
+            data = add_scopes(data, producer.scope_metrics(reader), self.resource)
         if reader in self.direct_readers:
             return data
-        scope = self.scope_metrics(reader)
-        if scope is None:
-            return data
-        if data is None or not data.resource_metrics:
-            assert self.resource is not None
-            return MetricsData(
-                resource_metrics=[ResourceMetrics(resource=self.resource, scope_metrics=[scope], schema_url="")]
-            )
-        first = data.resource_metrics[0]
-        merged = ResourceMetrics(
-            resource=first.resource,
-            scope_metrics=merge_scope(first.scope_metrics, scope),
-            schema_url=first.schema_url,
-        )
-        return MetricsData(resource_metrics=[merged, *data.resource_metrics[1:]])
+        assert self.resource is not None
+        merged = merge_metrics_data(data, self.scope_metrics(reader), self.resource)
+        # Escape undecodable strings, widen or drop values an encoder would fail on (see _sanitize).
+        clean, dropped = sanitize_data(merged)
+        if dropped:
+            count_skipped(self, "otlp", dropped)
+        return clean
 
     def attach(self, reader: MetricReader) -> None:
-        """Wrap the collect callback the MeterProvider gave ``reader`` so it adds the bridged metrics."""
-        original: Any = reader._collect
-        if original is None:
-            raise RuntimeError("attach() needs a reader already registered with a MeterProvider")
-        bridge = weakref.ref(self)
+        """Add the bridged metrics to ``reader``'s collections (it must be registered with a MeterProvider)."""
+        if _sdk_internals.check().has("reader_collect_hook"):
+            bridge = weakref.ref(self)
 
-        def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-            data: MetricsData | None = original(r, timeout_millis=timeout_millis)
-            live = bridge()
-            if live is None:
-                return data
-            for producer in live.producers:
-                data = add_scopes(data, producer.scope_metrics(r), live.resource)
-            merged = live.merge(r, data)
-            if r in live.direct_readers:
-                return merged
-            # Escape undecodable strings, widen or drop values an encoder would fail on (see _sanitize).
-            clean, dropped = sanitize_data(merged)
-            if dropped:
-                count_skipped(live, "otlp", dropped)
-            return clean
+            def merge(r: MetricReader, data: MetricsData | None) -> MetricsData | None:
+                live = bridge()
+                return live.merge(r, data) if live is not None else data
 
-        reader._collect = collect  # type: ignore[assignment]
+            _sdk_internals.wrap_reader_collect(reader, merge)
+        elif isinstance(reader, BridgedReader):
+            reader.bridge = self
+        elif reader not in self.direct_readers:
+            _log.error("otelsvc: handle-recorded series cannot reach %s on this SDK (its collect hook changed); "
+                       "use otelsvc's readers", type(reader).__name__)
+
+
+class BridgedReader(MetricReader):
+    """Base of otelsvc's readers: adds the bridge's series as a collection is received.
+
+    Used only when the SDK's collect hook fails its check (``Bridge.attach`` sets ``bridge``); the
+    SDK skips ``_receive_metrics`` when its own instruments have nothing, so ``collect`` then hands
+    the bridged series over alone. Mix in before the SDK reader class.
+    """
+
+    bridge: Bridge | None = None
+    _received = threading.local()
+
+    # MetricReader.collect is marked final; overriding it is the one way to learn that the SDK had nothing.
+    def collect(self, timeout_millis: float = 10_000) -> None:  # type: ignore[misc]
+        bridge = self.bridge
+        if bridge is None:
+            super().collect(timeout_millis=timeout_millis)
+            return
+        self._received.flag = False
+        super().collect(timeout_millis=timeout_millis)
+        if not self._received.flag:
+            data = bridge.merge(self, None)
+            if data is not None:
+                super()._receive_metrics(data, timeout_millis=timeout_millis)  # type: ignore[safe-super]
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        bridge = self.bridge
+        if bridge is not None:
+            self._received.flag = True
+            merged = bridge.merge(self, metrics_data)
+            if merged is None:
+                return
+            metrics_data = merged
+        super()._receive_metrics(metrics_data, timeout_millis=timeout_millis, **kwargs)  # type: ignore[safe-super]

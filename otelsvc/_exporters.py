@@ -9,6 +9,7 @@ gRPC channel is not usable.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 import time
 from collections import deque
@@ -16,21 +17,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.sdk.metrics import (
-    Counter,
-    Histogram,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
-from opentelemetry.sdk.metrics import _Gauge as SyncGauge
+from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExporter,
     MetricExportResult,
     MetricsData,
 )
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -39,8 +33,10 @@ from otelsvc._health import ExporterHealth
 from otelsvc._logging import logger
 from otelsvc._redact import redact_text
 from otelsvc._sdk_env import otlp_variables_hidden
+from otelsvc._sdk_internals import instrument_classes
 
-__all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "temporalities"]
+__all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "histogram_aggregation",
+           "temporalities"]
 
 _REMIND_EVERY = 300.0
 _D = AggregationTemporality.DELTA
@@ -49,15 +45,20 @@ _C = AggregationTemporality.CUMULATIVE
 
 def temporalities(preference: str) -> dict[type, AggregationTemporality]:
     """The OTLP temporality preference as the SDK's per-instrument mapping."""
-    table: dict[type, AggregationTemporality] = {
-        cls: _C for cls in (Counter, UpDownCounter, Histogram, SyncGauge, ObservableCounter,
-                            ObservableUpDownCounter, ObservableGauge)
-    }
+    table: dict[type, AggregationTemporality] = dict.fromkeys(instrument_classes(), _C)
     if preference == "delta":
         table.update({Counter: _D, Histogram: _D, ObservableCounter: _D})
     elif preference == "lowmemory":
         table.update({Counter: _D, Histogram: _D})
     return table
+
+
+def _no_self_metrics(exporter_class: Any) -> dict[str, Any]:
+    """Keep the exporter's own metrics off the global MeterProvider (exporters take ``meter_provider``
+    from SDK 1.40 on; 1.39's have no self-metrics)."""
+    if "meter_provider" in inspect.signature(exporter_class.__init__).parameters:
+        return {"meter_provider": NoOpMeterProvider()}
+    return {}
 
 
 def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
@@ -68,7 +69,6 @@ def _grpc_kwargs(sig: OtlpSignal) -> dict[str, Any]:
         "headers": dict(sig.headers),
         "timeout": sig.timeout,
         "compression": grpc.Compression.Gzip if sig.compression == "gzip" else grpc.Compression.NoCompression,
-        "meter_provider": NoOpMeterProvider(),
     }
     # Settings consumed explicitly (the SDK would otherwise consult the variables itself).
     kwargs["insecure"] = sig.insecure if sig.insecure is not None else sig.endpoint.startswith("http://")
@@ -100,11 +100,10 @@ def _http_kwargs(sig: OtlpSignal) -> dict[str, Any]:
         "certificate_file": sig.certificate,
         "client_key_file": sig.client_key,
         "client_certificate_file": sig.client_certificate,
-        "meter_provider": NoOpMeterProvider(),
     }
 
 
-def _histogram_aggregation(kind: str) -> dict[type, Any]:
+def histogram_aggregation(kind: str) -> dict[type, Any]:
     """The OTLP reader's preferred histogram aggregation (the Prometheus reader keeps explicit buckets)."""
     from opentelemetry.sdk.metrics.view import (
         ExplicitBucketHistogramAggregation,
@@ -122,19 +121,19 @@ def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "ex
     kwargs: dict[str, Any]
     common: dict[str, Any] = {
         "preferred_temporality": temporalities(preference),
-        "preferred_aggregation": _histogram_aggregation(histogram),
+        "preferred_aggregation": histogram_aggregation(histogram),
     }
     if sig.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
         kwargs = _grpc_kwargs(sig)
         with otlp_variables_hidden():
-            return Grpc(**common, **kwargs)
+            return Grpc(**common, **kwargs, **_no_self_metrics(Grpc))
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
 
     kwargs = _http_kwargs(sig)
     with otlp_variables_hidden():
-        exporter: MetricExporter = Http(**common, **kwargs)
+        exporter: MetricExporter = Http(**common, **kwargs, **_no_self_metrics(Http))
     return exporter
 
 
@@ -145,11 +144,11 @@ def build_span_exporter(sig: OtlpSignal) -> SpanExporter:
 
         kwargs = _grpc_kwargs(sig)
         with otlp_variables_hidden():
-            return Grpc(**kwargs)
+            return Grpc(**kwargs, **_no_self_metrics(Grpc))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
     with otlp_variables_hidden():
-        return Http(**_http_kwargs(sig))
+        return Http(**_http_kwargs(sig), **_no_self_metrics(Http))
 
 
 class _Outcomes:
@@ -194,19 +193,35 @@ class _Lazy:
 class MetricPushProxy(MetricExporter):
     """The OTLP metric exporter as the periodic reader sees it, with health and bounded shutdown."""
 
-    def __init__(self, factory: Callable[[], MetricExporter], component: str, health: ExporterHealth) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], MetricExporter],
+        component: str,
+        health: ExporterHealth,
+        preferred_temporality: dict[type, AggregationTemporality],
+        preferred_aggregation: dict[type, Any],
+    ) -> None:
         self._factory = factory
         self._inner = factory()
-        super().__init__(
-            preferred_temporality=self._inner._preferred_temporality,
-            preferred_aggregation=self._inner._preferred_aggregation,
-        )
+        super().__init__(preferred_temporality=preferred_temporality, preferred_aggregation=preferred_aggregation)
         self._outcomes = _Outcomes(component, health)
         self._aborted = False
+        self._idle = threading.Condition()
+        self._in_flight = 0
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         if self._aborted:
             return MetricExportResult.FAILURE
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._export(metrics_data, timeout_millis)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _export(self, metrics_data: MetricsData, timeout_millis: float) -> MetricExportResult:
         try:
             result = self._inner.export(metrics_data, timeout_millis=timeout_millis)
         except Exception as exc:
@@ -217,6 +232,11 @@ class MetricPushProxy(MetricExporter):
         else:
             self._outcomes.failed("export failed (collector unreachable or refused the data)")
         return result
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no export is in flight (the reader's shutdown may return while one still is)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
@@ -232,8 +252,11 @@ class MetricPushProxy(MetricExporter):
         with contextlib.suppress(Exception):
             self._inner.shutdown(timeout_millis=0)
 
-    def renew(self) -> None:
-        """A new exporter (a new channel) for a forked child, built at its first export."""
+    def renew(self, health: ExporterHealth) -> None:
+        """A new exporter (a new channel) and health for a forked child, the exporter built at its first export."""
+        self._outcomes.health = health
+        self._idle = threading.Condition()
+        self._in_flight = 0
         self._inner = _Lazy(self._factory)  # type: ignore[assignment]
         self._aborted = False
 
@@ -266,6 +289,7 @@ class SpanPushProxy(SpanExporter):
         self._aborted = False
         self._retry_delay = max(0.05, retry_delay)
         self._timer: threading.Timer | None = None
+        self.resource: Resource | None = None  # set in a forked child whose TracerProvider kept the old one
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._export_lock:
@@ -278,7 +302,7 @@ class SpanPushProxy(SpanExporter):
                 self._keep(batch)
                 return SpanExportResult.FAILURE
             try:
-                result = self._inner.export(batch)
+                result = self._inner.export(batch if self.resource is None else _with_resource(batch, self.resource))
             except Exception as exc:
                 result = SpanExportResult.FAILURE
                 self._outcomes.failed(f"{type(exc).__name__}: {exc}")
@@ -321,6 +345,13 @@ class SpanPushProxy(SpanExporter):
         """Spans waiting in the retry buffer."""
         return len(self._buffer)
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no export is in flight."""
+        if not self._export_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._export_lock.release()
+        return True
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         if not self._buffer or self._aborted:
             return not self._buffer
@@ -340,8 +371,9 @@ class SpanPushProxy(SpanExporter):
         with contextlib.suppress(Exception):
             self._inner.shutdown()
 
-    def renew(self) -> None:
-        """A new exporter for a forked child, built at its first export."""
+    def renew(self, health: ExporterHealth) -> None:
+        """A new exporter and health for a forked child, the exporter built at its first export."""
+        self._outcomes.health = self._health = health
         self._timer = None
         self._lock = threading.Lock()
         self._export_lock = threading.Lock()
@@ -349,3 +381,16 @@ class SpanPushProxy(SpanExporter):
         self._aborted = False
         with self._lock:
             self._buffer.clear()
+
+
+def _with_resource(spans: Sequence[ReadableSpan], resource: Resource) -> list[ReadableSpan]:
+    """Copies of ``spans`` under ``resource`` (the public-API path when the SDK's resource cannot be replaced)."""
+    return [
+        ReadableSpan(
+            name=span.name, context=span.context, parent=span.parent, resource=span.resource.merge(resource),
+            attributes=span.attributes, events=span.events, links=span.links, kind=span.kind,
+            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+        for span in spans
+    ]

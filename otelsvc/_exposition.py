@@ -31,6 +31,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
 from otelsvc._handles import HistogramHandle
+from otelsvc._kinds import PROMETHEUS_TYPE
 from otelsvc._sanitize import escape_text
 from otelsvc._values import count_skipped
 
@@ -78,9 +79,9 @@ def _mapping() -> Any:
     """The OTel Prometheus exporter's naming rules; its package loads prometheus_client, so lazily."""
     global _MAPPING
     if _MAPPING is None:
-        from opentelemetry.exporter.prometheus import _mapping as module
+        from otelsvc._sdk_internals import prometheus_mapping
 
-        _MAPPING = module
+        _MAPPING = prometheus_mapping()
     return _MAPPING
 
 
@@ -136,7 +137,7 @@ def _family(metric_name: str, unit: str, kind: str) -> tuple[str, str]:
 
 def prometheus_name(name: str, unit: str, kind: str) -> str:
     """The Prometheus name a scrape shows for an OTel metric (kind: counter, updowncounter, gauge, histogram)."""
-    prom_kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[kind]
+    prom_kind = PROMETHEUS_TYPE[kind]  # type: ignore[index]
     return _family(sanitize_full_name(name), map_unit(unit), prom_kind)[1]
 
 
@@ -285,7 +286,7 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
                 rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
                 rows.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
         else:
-            rows.append(f"{text[0]}{floatToGoString(handle.snapshot())}\n")  # type: ignore[attr-defined]
+            rows.append(f"{text[0]}{floatToGoString(handle.snapshot())}\n")
     if rows:
         family = families[fid] = _Family(name, exposed, kind, inst.description)
         family.rows = rows

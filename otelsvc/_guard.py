@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -9,32 +11,25 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
-from otelsvc import _process_hooks
+from otelsvc import _process_hooks, _sdk_internals
 from otelsvc._bridge import Bridge, HandleInstrument
 from otelsvc._config import Settings
 from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
-from otelsvc._health import ExporterHealth, Lifecycle
+from otelsvc._health import ExporterHealth, Lifecycle, State
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
+from otelsvc._pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
-from otelsvc._sdk_internals import (
-    global_meter_provider_is_set,
-    global_tracer_provider_is_set,
-    reset_meter_provider_after_fork,
-    set_meter_provider_resource,
-    set_tracer_provider_resource,
-)
 from otelsvc._teardown import Step, run_steps
 from otelsvc._version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
 
-    from otelsvc._exporters import MetricPushProxy, SpanPushProxy
     from otelsvc._prometheus import PrometheusReader
     from otelsvc._server import TelemetryServer
 
@@ -67,10 +62,10 @@ class ProviderGuard:
         self.settings = settings
         self.lifecycle = Lifecycle()
         self.bridge = Bridge(max_series=settings.cardinality_limit)
-        self.exporters: dict[str, ExporterHealth] = {}
+        self.pipelines: list[Pipeline] = []
         self.families: set[str] = set()
-        self._metric_proxy: MetricPushProxy | None = None
-        self._span_proxy: SpanPushProxy | None = None
+        self._readers: list[MetricReader] = []
+        self._child_broken: str | None = None
         self._prometheus: PrometheusReader | None = None
         self._server: TelemetryServer | None = None
         self._shutdown_lock = threading.Lock()
@@ -88,6 +83,8 @@ class ProviderGuard:
             self.tracer_provider: TracerProvider = NoOpTracerProvider()
             self.lifecycle.set("ok")
             return
+        self.sdk = _sdk_internals.check()
+        _refuse_missing_features(settings, self.sdk)
         from otelsvc import _prefork
 
         self._prefork = _prefork.plan(settings)  # pre-fork servers: serve here, or publish to the one that does
@@ -129,10 +126,8 @@ class ProviderGuard:
 
     def _build(self, settings: Settings, extra_readers: Sequence[MetricReader]) -> None:
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         from otelsvc._api_fast import FastMeterProvider
-        from otelsvc._exporters import MetricPushProxy, SpanPushProxy, build_metric_exporter, build_span_exporter
         from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
 
@@ -142,26 +137,9 @@ class ProviderGuard:
         if settings.prometheus is not None:
             self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit)
             readers.append(self._prometheus)
-        if settings.otlp_metrics is not None:
-            sig = settings.otlp_metrics
-            component = f"metrics push (OTLP {sig.protocol})"
-            health = self.exporters["metrics"] = ExporterHealth("metrics", sig.endpoint)
-            self._metric_proxy = MetricPushProxy(
-                lambda: build_metric_exporter(sig, settings.temporality, settings.otlp_histogram_aggregation),
-                component,
-                health,
-            )
-            from otelsvc._delta_carry import carry_failed_deltas
-            from otelsvc._prometheus import _CLASSES
-
-            readers.append(
-                PeriodicExportingMetricReader(
-                    _process_hooks.QuietChildExporter(carry_failed_deltas(self._metric_proxy, settings.temporality)),
-                    export_interval_millis=settings.export_interval * 1000,
-                    export_timeout_millis=settings.export_timeout * 1000,
-                    cardinality_limits={cls: settings.cardinality_limit for cls in _CLASSES},
-                )
-            )
+        self.pipelines = build_pipelines(settings, self.bridge)
+        for pipeline in self.pipelines:
+            readers.extend(pipeline.metric_readers())
         readers.extend(extra_readers)
         console_reader = console_metric_reader(settings)
         if console_reader is not None:
@@ -175,29 +153,12 @@ class ProviderGuard:
         self.meter_provider = provider
         tracer_provider = SdkTracerProvider(resource=self.resource, sampler=_sampler(settings), shutdown_on_exit=False,
                                             span_limits=span_limits(settings))
-        if settings.otlp_traces is not None:
-            tsig = settings.otlp_traces
-            health = self.exporters["spans"] = ExporterHealth("spans", tsig.endpoint)
-            self._span_proxy = SpanPushProxy(
-                lambda: build_span_exporter(tsig), f"span export (OTLP {tsig.protocol})", health,
-                settings.span_buffer_size,
-                retry_delay=settings.bsp_schedule_delay,
-            )
-            tracer_provider.add_span_processor(
-                BatchSpanProcessor(
-                    self._span_proxy,
-                    max_queue_size=settings.bsp_max_queue_size,
-                    schedule_delay_millis=settings.bsp_schedule_delay * 1000,
-                    max_export_batch_size=settings.bsp_max_export_batch_size,
-                    export_timeout_millis=settings.bsp_export_timeout * 1000,
-                )
-            )
         console_spans = console_span_processor(settings)
         if console_spans is not None:
             tracer_provider.add_span_processor(console_spans)
         self.tracer_provider = tracer_provider
-        if self._span_proxy is not None:
-            self._register_span_drop_metric(provider)
+        for pipeline in self.pipelines:
+            pipeline.attach(provider, tracer_provider)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 
@@ -205,32 +166,28 @@ class ProviderGuard:
         if settings.set_global:
             self._become_global()
 
-    def _register_span_drop_metric(self, provider: Any) -> None:
-        """``otelsvc.spans.dropped``: spans lost when the retry buffer was full (also on /health)."""
-        from opentelemetry.metrics import CallbackOptions, Observation
-
-        def observe(options: CallbackOptions) -> list[Observation]:
-            health = self.exporters.get("spans")
-            return [Observation(health.dropped if health is not None else 0)]
-
-        provider.get_meter("otelsvc", __version__).create_observable_counter(
-            "otelsvc.spans.dropped", [observe], unit="{span}",
-            description="Spans dropped because the collector was away longer than the retry buffer holds",
-        )
-
     def _become_global(self) -> None:
         from opentelemetry import metrics as metrics_api
         from opentelemetry import trace as trace_api
 
-        if global_meter_provider_is_set() or global_tracer_provider_is_set():
+        if self.sdk.has("global_provider_flags"):
+            meter_set = _sdk_internals.global_meter_provider_is_set()
+            tracer_set = _sdk_internals.global_tracer_provider_is_set()
+            if not meter_set:
+                metrics_api.set_meter_provider(self.meter_provider)
+            if not tracer_set:
+                trace_api.set_tracer_provider(self.tracer_provider)
+        else:
+            # Public path: setting twice is refused by the API (with its own warning); read back what won.
+            metrics_api.set_meter_provider(self.meter_provider)
+            trace_api.set_tracer_provider(self.tracer_provider)
+            meter_set = metrics_api.get_meter_provider() is not self.meter_provider
+            tracer_set = trace_api.get_tracer_provider() is not self.tracer_provider
+        if meter_set or tracer_set:
             logger.info(
                 "otelsvc: a global meter or tracer provider is already set; this guard works through "
                 "guard.meter_provider and guard.tracer_provider only"
             )
-        if not global_meter_provider_is_set():
-            metrics_api.set_meter_provider(self.meter_provider)
-        if not global_tracer_provider_is_set():
-            trace_api.set_tracer_provider(self.tracer_provider)
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -277,7 +234,7 @@ class ProviderGuard:
         return f"{self._server.scheme}://{host}:{port}/metrics"
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """starting, ok, degraded, shutting_down or shut_down.
 
         ``degraded``: running, but the built-in server cannot fully serve (out of file descriptors,
@@ -299,10 +256,20 @@ class ProviderGuard:
         """The Prometheus exposition as a scrape would get it now."""
         if self._prometheus is None:
             raise RuntimeError("this guard has no Prometheus reader (prometheus=None)")
+        if self._child_broken is not None:
+            raise RuntimeError(f"telemetry is off in this forked child: its reset failed ({self._child_broken})")
         aggregated = self._prefork.render(self, openmetrics)
         if aggregated is not None:
             return aggregated
         return self._prometheus.render(openmetrics)
+
+    @property
+    def exporters(self) -> dict[Signal, ExporterHealth]:
+        """Each push pipeline's health, by signal."""
+        return {p.signal: p.health for p in self.pipelines}
+
+    def _failures(self) -> int:
+        return sum(p.health.total_failures for p in self.pipelines)
 
     def health_detail(self) -> dict[str, Any]:
         detail: dict[str, Any] = {"exporters": {name: h.as_dict() for name, h in self.exporters.items()}}
@@ -317,12 +284,7 @@ class ProviderGuard:
             sdk_version = version("opentelemetry-sdk")
         except PackageNotFoundError:
             sdk_version = None
-        exporters: dict[str, Any] = {
-            name: {"endpoint": h.endpoint,
-                   "protocol": getattr(getattr(self.settings, "otlp_" + ("traces" if name == "spans" else name)),
-                                       "protocol", None)}
-            for name, h in self.exporters.items()
-        }
+        exporters: dict[str, Any] = {p.signal: p.metadata() for p in self.pipelines}
         if self.prometheus_url is not None:
             exporters["prometheus"] = {"endpoint": self.prometheus_url}
         return {
@@ -343,11 +305,11 @@ class ProviderGuard:
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         millis = timeout * 1000
         steps = [Step("meter provider", lambda: self.meter_provider.force_flush(millis))]  # type: ignore[attr-defined]
-        if self._span_proxy is not None:
+        if any(p.signal == "spans" for p in self.pipelines):
             steps.append(Step("tracer provider", lambda: self.tracer_provider.force_flush(millis)))  # type: ignore[attr-defined]
-        failures_before = sum(h.total_failures for h in self.exporters.values())
+        failures_before = self._failures()
         ok = run_steps(steps, time.monotonic() + timeout, action="flush")
-        return ok and sum(h.total_failures for h in self.exporters.values()) == failures_before
+        return ok and self._failures() == failures_before
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop everything within ``timeout`` seconds; True when everything flushed.
@@ -375,31 +337,21 @@ class ProviderGuard:
             self._prefork.close()  # a worker hands its final counts over while its providers still collect
         except Exception as exc:
             logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
-        failures_before = sum(h.total_failures for h in self.exporters.values())
+        failures_before = self._failures()
         millis = timeout * 1000
         provider: Any = self.meter_provider
-        steps = [
-            Step(
-                "meter provider" + (f" ({self._metric_proxy._outcomes.component})" if self._metric_proxy else ""),
-                lambda: provider.shutdown(timeout_millis=millis),
-                self._metric_proxy.abort if self._metric_proxy else None,
-            )
-        ]
         tracer_provider: Any = self.tracer_provider
-        steps.append(
-            Step(
-                "tracer provider" + (f" ({self._span_proxy._outcomes.component})" if self._span_proxy else ""),
-                tracer_provider.shutdown,
-                self._span_proxy.abort if self._span_proxy else None,
-            )
-        )
+        steps = [
+            self._provider_step("meter provider", "metrics", lambda: provider.shutdown(timeout_millis=millis)),
+            self._provider_step("tracer provider", "spans", tracer_provider.shutdown),
+        ]
         finished = run_steps(steps, deadline)
-        ok = finished
-        if sum(h.total_failures for h in self.exporters.values()) != failures_before:
-            ok = False
-        if self._span_proxy is not None and self._span_proxy.pending():
-            logger.warning("otelsvc: %d spans could not be delivered before shutdown", self._span_proxy.pending())
-            ok = False
+        ok = finished and self._failures() == failures_before
+        for pipeline in self.pipelines:
+            pending = pipeline.pending()
+            if pending:
+                logger.warning("otelsvc: %d %s could not be delivered before shutdown", pending, pipeline.signal)
+                ok = False
         if self._server is not None:
             self._server.close(timeout=max(0.1, deadline - time.monotonic()))
         if finished:
@@ -408,6 +360,28 @@ class ProviderGuard:
         self.lifecycle.set("shut_down")
         _process_hooks.unregister(self)
         return ok
+
+    def _provider_step(self, name: str, signal: Signal, run: Any) -> Step:
+        """Shutting down one provider and its pipelines' exports; past the deadline those are abandoned.
+
+        The SDK's reader shutdown gives up waiting for its export thread at its timeout and returns
+        while an export may still be in flight: the step lasts until that export is over, so an
+        export still running at the deadline is reported (and aborted) rather than cut off silently.
+        """
+        pipelines = [p for p in self.pipelines if p.signal == signal]
+        label = name + "".join(f" ({p.component})" for p in pipelines)
+
+        def shutdown() -> object:
+            outcome = run()
+            for pipeline in pipelines:
+                pipeline.wait_idle()
+            return outcome
+
+        def abort() -> None:
+            for pipeline in pipelines:
+                pipeline.abort()
+
+        return Step(label, shutdown, abort if pipelines else None)
 
     def __enter__(self) -> ProviderGuard:
         return self
@@ -423,27 +397,76 @@ class ProviderGuard:
     # -- fork -------------------------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
-        """Child process: own counts from zero, own instance id, fresh locks and channels, no server."""
+        """Child process: own counts from zero, own instance id, fresh locks and channels, no server.
+
+        Where an SDK internal needed for this failed its check (or fails now), the child takes the
+        public-API fallback (``_sdk_internals.FALLBACKS``) and says so in an error log line; it never
+        goes on exporting the parent's counts as its own. Any other failure leaves the child with no
+        telemetry export at all (pushes aborted, scrapes refused), logged as an error.
+        """
         if self.disabled:
             return
+        try:
+            self._reset_in_child()
+        except Exception as exc:
+            self._child_broken = f"{type(exc).__name__}: {exc}"
+            self.bridge.sdk_series_dropped = True
+            for pipeline in self.pipelines:
+                with contextlib.suppress(Exception):
+                    pipeline.abort()
+            logger.error("otelsvc: resetting telemetry in forked child %d failed (%s); this child exports no "
+                         "telemetry rather than repeat the parent's", os.getpid(), self._child_broken)
+
+    def _reset_in_child(self) -> None:
         self._shutdown_lock = threading.Lock()
         if self._server is not None:
             self._server.close_listener()
             self._server = None
         self.bridge.reset_after_fork()
         provider: Any = self.meter_provider
-        reset_meter_provider_after_fork(provider)
+        if not self._sdk_step("fork_reset", lambda: _sdk_internals.reset_meter_provider_after_fork(
+                provider, self._readers)):
+            self.bridge.sdk_series_dropped = True
+            logger.error("otelsvc: this forked child (pid %d) cannot empty the SDK's aggregations; SDK instruments' "
+                         "series are left out of its exports (handle series are exact)", os.getpid())
         self.resource = build_resource(self.settings, child_instance_id(self.settings))
-        set_meter_provider_resource(provider, provider._sdk_config.resource.merge(self.resource))
-        self.bridge.resource = provider._sdk_config.resource
-        set_tracer_provider_resource(self.tracer_provider, self.resource)
-        for name, health in list(self.exporters.items()):
-            self.exporters[name] = ExporterHealth(name, health.endpoint)
-        if self._metric_proxy is not None:
-            self._metric_proxy._outcomes.health = self.exporters["metrics"]
-            self._metric_proxy.renew()
-        if self._span_proxy is not None:
-            self._span_proxy._outcomes.health = self.exporters["spans"]
-            self._span_proxy._health = self.exporters["spans"]
-            self._span_proxy.renew()
+        if self._sdk_step("meter_resource", lambda: _sdk_internals.set_meter_provider_resource(
+                provider, _sdk_internals.meter_provider_resource(provider).merge(self.resource))):
+            self.bridge.resource = _sdk_internals.meter_provider_resource(provider)
+        else:
+            self.bridge.resource = self.resource
+            self.bridge.rewrite_resource = True
+        spans_resource = None
+        if not self._sdk_step("tracer_resource",
+                              lambda: _sdk_internals.set_tracer_provider_resource(self.tracer_provider, self.resource)):
+            spans_resource = self.resource
+        for pipeline in self.pipelines:
+            pipeline.after_fork(spans_resource)
         self._prefork = self._prefork.after_fork_in_child(self)
+
+    def _sdk_step(self, internal: _sdk_internals.Internal, run: Any) -> bool:
+        """Run one SDK-internal step if its check passed; False (logged) when it is unavailable or fails."""
+        if not self.sdk.has(internal):
+            return False
+        try:
+            run()
+        except Exception as exc:
+            logger.error("otelsvc: after fork, %s failed (%s: %s); using the fallback: %s", internal,
+                         type(exc).__name__, exc, _sdk_internals.FALLBACKS[internal])
+            return False
+        return True
+
+
+def _refuse_missing_features(settings: Settings, sdk: _sdk_internals.SdkSupport) -> None:
+    """A ConfigError for a setting this SDK release cannot honour."""
+    from otelsvc._config_table import row
+
+    default = row("cardinality_limit").default
+    if not sdk.cardinality_limits and settings.cardinality_limit != default:
+        from importlib.metadata import version
+
+        raise ConfigError([SettingProblem(
+            "cardinality_limit", str(settings.cardinality_limit),
+            f"opentelemetry-sdk {version('opentelemetry-sdk')} has no reader cardinality limits (1.45.2 and later "
+            f"have); leave it at {default} (which then bounds handle-recorded series only) or upgrade the SDK",
+        )])

@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
 from otelsvc._redact import redact_text, redact_url
 
-__all__ = ["ExporterHealth", "Lifecycle"]
+__all__ = ["ExporterHealth", "Lifecycle", "LifecycleState", "State"]
+
+LifecycleState = Literal["starting", "ok", "shutting_down", "shut_down"]
+# What a guard reports: its lifecycle state, or ``degraded`` in place of ``ok`` (see ``ProviderGuard.state``).
+State = Literal[LifecycleState, "degraded"]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -25,12 +29,12 @@ class Lifecycle:
     built-in server cannot fully serve (``ProviderGuard.state``).
     """
 
-    STATES = ("starting", "ok", "shutting_down", "shut_down")
+    STATES: tuple[LifecycleState, ...] = get_args(LifecycleState)
 
     def __init__(self) -> None:
-        self.state = "starting"
+        self.state: LifecycleState = "starting"
 
-    def set(self, state: str) -> None:
+    def set(self, state: LifecycleState) -> None:
         assert state in self.STATES
         self.state = state
 

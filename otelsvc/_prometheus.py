@@ -7,15 +7,6 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from opentelemetry.sdk.metrics import (
-    Counter,
-    ObservableCounter,
-    ObservableGauge,
-    ObservableUpDownCounter,
-    UpDownCounter,
-)
-from opentelemetry.sdk.metrics import Histogram as SdkHistogram
-from opentelemetry.sdk.metrics import _Gauge as SyncGauge
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -25,13 +16,12 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
 )
 
-from otelsvc._bridge import Bridge, merge_scope
+from otelsvc._bridge import Bridge, merge_metrics_data
 from otelsvc._exposition import RENAMED_LE, Skipped, render_text
 from otelsvc._sanitize import sanitize_data
+from otelsvc._sdk_internals import instrument_classes, openmetrics_collector, reader_limits
 
 __all__ = ["PrometheusReader"]
-_CLASSES = (Counter, UpDownCounter, SdkHistogram, SyncGauge, ObservableCounter, ObservableUpDownCounter,
-            ObservableGauge)
 
 
 class PrometheusReader(MetricReader):
@@ -39,8 +29,8 @@ class PrometheusReader(MetricReader):
 
     def __init__(self, bridge: Bridge, cardinality_limit: int) -> None:
         super().__init__(
-            preferred_temporality={cls: AggregationTemporality.CUMULATIVE for cls in _CLASSES},
-            cardinality_limits={cls: cardinality_limit for cls in _CLASSES},
+            preferred_temporality=dict.fromkeys(instrument_classes(), AggregationTemporality.CUMULATIVE),
+            **reader_limits(cardinality_limit),
         )
         self._bridge = bridge
         bridge.direct_readers.add(self)
@@ -55,23 +45,16 @@ class PrometheusReader(MetricReader):
         with self._render_lock:
             self._data = None
             self.collect()
-            data, self._data = self._data, None
+            data, self._data = self._bridge.sdk_data(self._data), None
             if openmetrics:
                 return self._render_openmetrics(data)
             return render_text(data, self._bridge, self._bridge.resource)
 
     def _render_openmetrics(self, data: MetricsData | None) -> bytes:
-        scope = self._bridge.scope_metrics(self)
-        if scope is not None:
-            if data is None or not data.resource_metrics:
-                assert self._bridge.resource is not None
-                data = MetricsData([ResourceMetrics(self._bridge.resource, [scope], "")])
-            else:
-                first = data.resource_metrics[0]
-                data = MetricsData(
-                    [ResourceMetrics(first.resource, merge_scope(first.scope_metrics, scope), first.schema_url),
-                     *data.resource_metrics[1:]]
-                )
+        if openmetrics_collector() is None:  # the exporter's collector failed its check: /metrics serves text 0.0.4
+            return render_text(data, self._bridge, self._bridge.resource)
+        assert self._bridge.resource is not None
+        data = merge_metrics_data(data, self._bridge.scope_metrics(self), self._bridge.resource)
         data, dropped = sanitize_data(_openmetrics_ready(data))
         skipped = Skipped(self._bridge)
         skipped.n = dropped
@@ -97,11 +80,10 @@ class PrometheusReader(MetricReader):
 
 def _openmetrics(data: list[MetricsData], target_info: bool = True) -> bytes:
     """OpenMetrics text of ``data`` through the upstream exporter's collector."""
-    from opentelemetry.exporter.prometheus import _CustomCollector
     from prometheus_client import CollectorRegistry
     from prometheus_client.openmetrics.exposition import generate_latest
 
-    collector = _CustomCollector(disable_target_info=not target_info)
+    collector = openmetrics_collector(disable_target_info=not target_info)
     for item in data:
         collector.add_metrics_data(item)
     registry = CollectorRegistry(auto_describe=False)

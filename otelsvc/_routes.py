@@ -104,7 +104,9 @@ class TelemetryRoutes:
         return response
 
     def _metrics(self, headers: Mapping[str, str]) -> Response:
-        openmetrics = _accepts(headers.get("accept"), "application/openmetrics-text")
+        from otelsvc._sdk_internals import openmetrics_available
+
+        openmetrics = _accepts(headers.get("accept"), "application/openmetrics-text") and openmetrics_available()
         try:
             body = self.source.render_metrics(openmetrics)
         except Exception as exc:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     HistogramDataPoint,
     InMemoryMetricReader,
     Metric,
@@ -28,8 +29,10 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otelsvc._bridge import BridgedReader
 from otelsvc._config import load_settings
 from otelsvc._guard import ProviderGuard
+from otelsvc._sdk_internals import instrument_classes, reader_limits
 
 __all__ = ["HistogramValue", "TestingGuard", "start_testing"]
 
@@ -46,6 +49,10 @@ class HistogramValue:
     max: float
 
 
+class _TestingReader(BridgedReader, InMemoryMetricReader):
+    """The SDK's in-memory reader, able to add handle series itself (see ``BridgedReader``)."""
+
+
 class TestingGuard(ProviderGuard):
     """A ProviderGuard with an in-memory reader; every read collects afresh."""
 
@@ -57,6 +64,7 @@ class TestingGuard(ProviderGuard):
 
         self.reader = reader
         super().__init__(settings, extra_readers=[reader])
+        self.bridge.declare_temporality(reader, {})  # cumulative, as the reader is made below
         self._span_exporter = InMemorySpanExporter()
         add_processor = getattr(self.tracer_provider, "add_span_processor", None)
         if add_processor is not None:
@@ -120,10 +128,11 @@ def _value(point: Any) -> Any:
 
 def start_testing(**settings: Any) -> TestingGuard:
     """A TestingGuard; keywords as for ``otelsvc.start`` (environment variables are ignored)."""
-    from otelsvc._prometheus import _CLASSES
-
     defaults: dict[str, Any] = {"prometheus": None, "otlp_endpoint": None, "set_global": False,
                                 "runtime_metrics": False, "service_name": "test"}
     resolved = load_settings({**defaults, **settings}, env={})
-    reader = InMemoryMetricReader(cardinality_limits={cls: resolved.cardinality_limit for cls in _CLASSES})
+    reader = _TestingReader(
+        preferred_temporality=dict.fromkeys(instrument_classes(), AggregationTemporality.CUMULATIVE),
+        **reader_limits(resolved.cardinality_limit),
+    )
     return TestingGuard(resolved, reader)

@@ -2,14 +2,27 @@
 # Sets up everything the tests need on a fresh machine, then runs them:
 # Prometheus and promtool (Debian package) when missing, a virtualenv in .venv with the test extra
 # (which brings the rotel collector), then pytest on two workers. Extra arguments go to pytest.
+# (The SDK/Python matrix is `nox`, see noxfile.py; the release check is scripts/check_wheel.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus >/dev/null
+  # Root runs apt-get itself; anyone else needs sudo, and without it gets told what to install.
+  if [ "$(id -u)" = 0 ]; then
+    AS_ROOT=()
+  elif command -v sudo >/dev/null 2>&1; then
+    AS_ROOT=(sudo)
+  else
+    echo "scripts/test.sh: Prometheus and promtool are missing, and installing them needs root; run" >&2
+    echo "  apt-get install prometheus   (as root), or put prometheus and promtool on PATH, then rerun." >&2
+    exit 1
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: no apt-get here; install Prometheus (prometheus and promtool on PATH) and rerun." >&2
+    exit 1
+  fi
+  ${AS_ROOT[@]+"${AS_ROOT[@]}"} apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive ${AS_ROOT[@]+"${AS_ROOT[@]}"} apt-get install -y -qq prometheus >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -355,3 +355,18 @@ def promtool() -> Callable[[bytes], subprocess.CompletedProcess[bytes]]:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+# The core tests: every place otelsvc meets the OTel SDK (providers, readers, the bridge, the push,
+# the scrape, fork and shutdown). The SDK/Python matrix (noxfile.py) runs them in each cell, and the
+# whole suite in one; `pytest -m core` runs them alone.
+CORE_MODULES = frozenset({
+    "test_sdk_internals.py", "test_guard.py", "test_scrape.py", "test_push.py", "test_equivalence.py",
+    "test_exactness.py", "test_shutdown.py", "test_public_api.py", "test_fork.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in CORE_MODULES:
+            item.add_marker(pytest.mark.core)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import Rotel
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
@@ -271,10 +272,10 @@ def _mask(entry: Any) -> Any:
     return entry
 
 
-def test_identical_with_the_otlp_push_configured() -> None:
-    """The OTLP reader prefers explicit buckets without bounds of its own: still the fast path."""
-    pair = Pair(otlp_endpoint="http://127.0.0.1:9", otlp_protocol="http/protobuf", export_interval=3600,
-                shutdown_timeout=0.2)
+def test_identical_with_the_otlp_push_configured(rotel: Rotel) -> None:
+    """The OTLP reader prefers explicit buckets without bounds of its own: still the fast path. (A live
+    collector, so that no abandoned export thread outlives the test into a later fork.)"""
+    pair = Pair(otlp_endpoint=rotel.endpoint("http/protobuf"), otlp_protocol="http/protobuf", export_interval=3600)
     try:
         assert type(pair.guard.meter("m").create_histogram("h")).__name__ == "_FastHistogram"
         pair.both(_all_kinds)
@@ -283,10 +284,10 @@ def test_identical_with_the_otlp_push_configured() -> None:
         pair.close()
 
 
-def test_exponential_histograms_on_the_otlp_reader_keep_the_sdk_histogram() -> None:
+def test_exponential_histograms_on_the_otlp_reader_keep_the_sdk_histogram(rotel: Rotel) -> None:
     guard = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False,
-                                         "otlp_endpoint": "http://127.0.0.1:9", "export_interval": 3600,
-                                         "otlp_protocol": "http/protobuf", "shutdown_timeout": 0.2,
+                                         "otlp_endpoint": rotel.endpoint("http/protobuf"), "export_interval": 3600,
+                                         "otlp_protocol": "http/protobuf",
                                          "otlp_histogram_aggregation": "exponential"}, env={}))
     try:
         meter = guard.meter("expo")

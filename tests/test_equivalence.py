@@ -113,6 +113,9 @@ def test_prometheus_text_identical_to_the_otel_exporter(kind: str) -> None:
         guard.shutdown()
         provider.shutdown()
     name = "eq_metric_seconds"
+    if "otel_scope_name=" not in reference:
+        # Exporters before 0.64b0 (SDK 1.43) wrote no otel_scope_* labels; otelsvc writes them on every SDK.
+        ours = re.sub(r'otel_scope_[a-z_]+="[^"]*",?', "", ours).replace(",}", "}").replace("{}", "")
     assert _family(ours, name) == _family(reference, name)
     assert len(_family(ours, name)) > 3
 

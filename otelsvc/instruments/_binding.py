@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, cast
 
+from typing_extensions import TypeVar
+
+from otelsvc._handles import Handle
 from otelsvc._prefork import declare_gauge
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
 
 __all__ = ["Binder", "FamilyInstruments", "check_value"]
+
+# Untyped binders (``Binder``) give Any; families type theirs as ``Binder[CounterHandle]`` and so on.
+H = TypeVar("H", bound=Handle, default=Any)
 
 
 def check_value(label: Label, value: object, interners: Mapping[str, Interner]) -> str:
@@ -76,7 +82,7 @@ class FamilyInstruments:
         return name in self.instruments
 
 
-class Binder:
+class Binder(Generic[H]):
     """Handles of one instrument for a fixed leading part of its label values, cached by the rest."""
 
     __slots__ = ("_cache", "_checks", "_instrument", "_interners", "_labels", "_prefix", "owned")
@@ -87,15 +93,19 @@ class Binder:
         spec: MetricSpec | None,
         prefix: tuple[str, ...],
         interners: Mapping[str, Interner],
+        handle_type: type[H] | None = None,
     ) -> None:
+        if handle_type is not None and instrument is not None and not issubclass(instrument.handle_type,
+                                                                                  handle_type):
+            raise TypeError(f"{instrument.name} is a {instrument.kind}, not a {handle_type.__name__}")
         self._instrument = instrument
         self._prefix = prefix
         self._labels: tuple[Label, ...] = spec.labels[len(prefix):] if spec is not None else ()
         self._interners = interners
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._cache: dict[tuple[Any, ...], H] = {}
         self.owned: list[tuple[str, ...]] = []
 
-    def __call__(self, *rest: Any) -> Any:
+    def __call__(self, *rest: Any) -> H:
         """The handle for these remaining label values (checked once per distinct accepted value).
 
         Values folded into ``other`` are not cached under their raw form, so a flood of distinct
@@ -105,21 +115,21 @@ class Binder:
         if handle is not None:
             return handle
         if self._instrument is None:
-            return _NOOP
+            return cast(H, _NOOP)
         if len(rest) != len(self._labels):
             raise TypeError(f"{self._instrument.name} takes {len(self._labels)} more label value(s)")
         checked = tuple(
             check_value(label, value, self._interners) for label, value in zip(self._labels, rest, strict=True)
         )
         values = self._prefix + checked
-        handle = self._cache.get(checked)
-        if handle is None:
-            handle = self._instrument.bind(*values)
-            self._cache[checked] = handle
+        bound = self._cache.get(checked)
+        if bound is None:
+            bound = cast(H, self._instrument.bind(*values))
+            self._cache[checked] = bound
             self.owned.append(values)
         if checked == rest:
-            self._cache[rest] = handle
-        return handle
+            self._cache[rest] = bound
+        return bound
 
     def release(self) -> None:
         """Remove every series this binder made (per-instance retention)."""

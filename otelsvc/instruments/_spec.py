@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from otelsvc._kinds import KINDS
 from otelsvc.instruments._buckets import BUCKETS
 
 __all__ = ["KINDS", "Family", "Label", "MetricSpec"]
-
-KINDS = ("counter", "updowncounter", "gauge", "histogram")
 
 
 @dataclass(frozen=True)

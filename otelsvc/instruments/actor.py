@@ -11,8 +11,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from otelsvc._handles import CounterHandle, GaugeHandle, Handle, HistogramHandle, UpDownCounterHandle
 from otelsvc.instruments._binding import Binder, FamilyInstruments
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
 
 __all__ = ["ACTOR_FAMILY", "ActorHandles", "ActorMetrics"]
+
+H = TypeVar("H", bound=Handle)
 
 NAME = Label("actor_name", interned=True, description="actor type (interned)")
 STOP_REASONS = ("sleep", "destroy", "crash")
@@ -104,35 +107,36 @@ class ActorHandles:
         self._metrics_ref = metrics
         self.prefix = prefix
         self.stopped_at: float | None = None
-        self._binders: list[Binder] = []
+        self._binders: list[Binder[Any]] = []
         b = self._binder
-        self.active = b("actor.active")()
-        self.started = b("actor.started")()
-        self.queue_depth = b("actor.queue.depth")()
-        self.messages_sent = b("actor.queue.messages.sent")()
-        self.messages_received = b("actor.queue.messages.received")()
-        self.connections_active = b("actor.connections.active")()
-        self.connections = b("actor.connections")()
-        self.stopped = b("actor.stopped")
-        self.startup = b("actor.startup.duration")
-        self.inbox_depth = b("actor.inbox.depth")
-        self.user_tasks_active = b("actor.user_tasks.active")
-        self.user_task_duration = b("actor.user_task.duration")
-        self.action_calls = b("actor.action.calls")
-        self.action_errors = b("actor.action.errors")
-        self.action_duration = b("actor.action.duration")
-        self.shutdown_wait = b("actor.shutdown.wait")
-        self.shutdown_timeouts = b("actor.shutdown.timeouts")
-        self.state_mutations = b("actor.state.mutations")
-        self.kv_duration = b("actor.kv.operation.duration")
-        self.kv_keys = b("actor.kv.keys_per_operation")
-        self.sqlite_commit = b("actor.sqlite.commit.duration")
-        self.sqlite_command = b("actor.sqlite.worker.command.duration")
-        self.sqlite_errors = b("actor.sqlite.worker.command.errors")
+        self.active = b("actor.active", UpDownCounterHandle)()
+        self.started = b("actor.started", CounterHandle)()
+        self.queue_depth = b("actor.queue.depth", UpDownCounterHandle)()
+        self.messages_sent = b("actor.queue.messages.sent", CounterHandle)()
+        self.messages_received = b("actor.queue.messages.received", CounterHandle)()
+        self.connections_active = b("actor.connections.active", UpDownCounterHandle)()
+        self.connections = b("actor.connections", CounterHandle)()
+        self.stopped = b("actor.stopped", CounterHandle)
+        self.startup = b("actor.startup.duration", HistogramHandle)
+        self.inbox_depth = b("actor.inbox.depth", GaugeHandle)
+        self.user_tasks_active = b("actor.user_tasks.active", UpDownCounterHandle)
+        self.user_task_duration = b("actor.user_task.duration", HistogramHandle)
+        self.action_calls = b("actor.action.calls", CounterHandle)
+        self.action_errors = b("actor.action.errors", CounterHandle)
+        self.action_duration = b("actor.action.duration", HistogramHandle)
+        self.shutdown_wait = b("actor.shutdown.wait", HistogramHandle)
+        self.shutdown_timeouts = b("actor.shutdown.timeouts", CounterHandle)
+        self.state_mutations = b("actor.state.mutations", CounterHandle)
+        self.kv_duration = b("actor.kv.operation.duration", HistogramHandle)
+        self.kv_keys = b("actor.kv.keys_per_operation", HistogramHandle)
+        self.sqlite_commit = b("actor.sqlite.commit.duration", HistogramHandle)
+        self.sqlite_command = b("actor.sqlite.worker.command.duration", HistogramHandle)
+        self.sqlite_errors = b("actor.sqlite.worker.command.errors", CounterHandle)
 
-    def _binder(self, name: str) -> Binder:
+    def _binder(self, name: str, handle_type: type[H]) -> Binder[H]:
         metrics = self._metrics_ref
-        binder = Binder(metrics.instruments[name], metrics.instruments.specs[name], self.prefix, metrics.interners)
+        binder = Binder(metrics.instruments[name], metrics.instruments.specs[name], self.prefix, metrics.interners,
+                        handle_type)
         self._binders.append(binder)
         return binder
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from otelsvc._http_methods import DEFAULT_KNOWN_METHODS, OTHER_METHOD, known_methods
+from otelsvc._routes import ROUTES
 from otelsvc.instruments._binding import FamilyInstruments
 from otelsvc.instruments._interner import OTHER, Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -56,7 +57,7 @@ HTTP_FAMILY = Family(
            "names are http_requests_in_flight, http_requests_total and http_request_duration_seconds.",),
 )
 
-DEFAULT_EXCLUDE = (r"^/metrics$", r"^/health$", r"^/metadata$")
+DEFAULT_EXCLUDE = tuple(f"^{re.escape(route)}$" for route in ROUTES)
 _LITERAL = re.compile(r"\^((?:[A-Za-z0-9/_~-]|\\.)*)\$")
 _VERSIONS = {"1.0": "1.0", "1.1": "1.1", "2": "2", "2.0": "2", "3": "3", "3.0": "3"}
 

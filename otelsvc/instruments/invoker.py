@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from otelsvc._handles import GaugeHandle
 from otelsvc.instruments._binding import Binder, FamilyInstruments
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -72,7 +73,9 @@ class PartitionHandles:
         if limit is None or limit == float("inf"):
             self._limit_inst.remove(self._partition)
         else:
-            self._limit_inst.bind(self._partition).set(limit)
+            handle = self._limit_inst.bind(self._partition)
+            assert isinstance(handle, GaugeHandle)
+            handle.set(limit)
 
 
 class Invocation:

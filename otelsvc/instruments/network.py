@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from otelsvc._handles import CounterHandle, Handle, HistogramHandle, UpDownCounterHandle
 from otelsvc.instruments._binding import Binder, FamilyInstruments
 from otelsvc.instruments._interner import Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
 
 __all__ = ["DEFAULT_SWIMLANES", "NETWORK_FAMILY", "ConnectionHandles", "NetworkMetrics", "SwimlaneHandles"]
+
+H = TypeVar("H", bound=Handle)
 
 DEFAULT_SWIMLANES = ("general", "gossip", "bifrost_data", "ingress_data", "bifrost_reads", "datafusion")
 SWIMLANE = Label("swimlane", DEFAULT_SWIMLANES)
@@ -66,11 +69,11 @@ class SwimlaneHandles:
     def __init__(self, metrics: NetworkMetrics, swimlane: str) -> None:
         self.swimlane = swimlane
         b = metrics._binder
-        self.pool_active = b("network.pool.connections.active", swimlane)()
-        self.pending = b("network.connection.pending", swimlane)()
-        self.acquisition = b("network.connection.acquisition.duration", swimlane)
-        self.handshake = b("network.connection.handshake.duration", swimlane)
-        self.rpc = b("network.rpc.duration", swimlane)
+        self.pool_active = b("network.pool.connections.active", swimlane, UpDownCounterHandle)()
+        self.pending = b("network.connection.pending", swimlane, UpDownCounterHandle)()
+        self.acquisition = b("network.connection.acquisition.duration", swimlane, HistogramHandle)
+        self.handshake = b("network.connection.handshake.duration", swimlane, HistogramHandle)
+        self.rpc = b("network.rpc.duration", swimlane, HistogramHandle)
 
 
 class ConnectionHandles:
@@ -88,12 +91,12 @@ class ConnectionHandles:
         lane = metrics.swimlane(swimlane)
         key = (peer, direction)
         self._lane = lane
-        self._opened = metrics._binder("network.connection.opened", swimlane)(*key)
-        self._closed = metrics._binder("network.connection.closed", swimlane)(*key)
-        self._created = metrics._binder("network.connection_created", swimlane)(*key)
-        self._dropped = metrics._binder("network.connection_dropped", swimlane)(*key)
-        self._duration = metrics._binder("network.connection.duration", swimlane)(*key)
-        self.permit = metrics._binder("network.permit_acquisition.duration", swimlane)(*key)
+        self._opened = metrics._binder("network.connection.opened", swimlane, CounterHandle)(*key)
+        self._closed = metrics._binder("network.connection.closed", swimlane, CounterHandle)(*key)
+        self._created = metrics._binder("network.connection_created", swimlane, CounterHandle)(*key)
+        self._dropped = metrics._binder("network.connection_dropped", swimlane, CounterHandle)(*key)
+        self._duration = metrics._binder("network.connection.duration", swimlane, HistogramHandle)(*key)
+        self.permit = metrics._binder("network.permit_acquisition.duration", swimlane, HistogramHandle)(*key)
         self._in_pool = False
         self._opened_at: float | None = None
         self._lock = threading.Lock()
@@ -152,10 +155,10 @@ class NetworkMetrics:
                                              specs=with_lanes)
         self.interners = {"peer_name": Interner("peer_name", peer_cap)}
         self._lanes: dict[str, SwimlaneHandles] = {}
-        self._binders: dict[tuple[str, str], Binder] = {}
+        self._binders: dict[tuple[str, str], Binder[Any]] = {}
         self._lock = threading.Lock()
 
-    def _binder(self, name: str, swimlane: str) -> Binder:
+    def _binder(self, name: str, swimlane: str, handle_type: type[H] | None = None) -> Binder[H]:
         key = (name, swimlane)
         binder = self._binders.get(key)
         if binder is None:
@@ -163,8 +166,8 @@ class NetworkMetrics:
                 raise ValueError(f"swimlane {swimlane!r} is not one of {', '.join(self.swimlanes)}")
             inst = self.instruments.instruments.get(name)
             spec = self.instruments.specs.get(name)
-            binder = self._binders[key] = Binder(inst, spec, (swimlane,), self.interners)
-        return binder
+            binder = self._binders[key] = Binder(inst, spec, (swimlane,), self.interners, handle_type)
+        return cast("Binder[H]", binder)
 
     def swimlane(self, name: str) -> SwimlaneHandles:
         """The handles of one swimlane, built once."""

@@ -38,9 +38,9 @@ class SilentListener:
 
 
 class StallingProxy:
-    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target``; ``stall()`` holds every byte from the
-    client in both directions until ``flow()``. ``held`` counts client bytes that arrived while
-    stalled (proof that an export is in flight)."""
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target``; ``stall()`` holds every byte in both
+    directions until ``flow()``. ``held`` counts the bytes held since ``stall()``, in either direction
+    (proof that an export is in flight: its request, or the response it waits for)."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -93,9 +93,13 @@ class StallingProxy:
                     with contextlib.suppress(OSError):
                         dst.shutdown(socket.SHUT_WR)
                     return
-                if from_client and not self._flowing.is_set():
+                counted = not self._flowing.is_set()
+                if counted:
                     self.held += len(data)
                 while not self._flowing.wait(0.1):
+                    if not counted:  # read just before stall(), held since
+                        counted = True
+                        self.held += len(data)
                     if self._closed.is_set():
                         return
                 try:

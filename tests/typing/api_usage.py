@@ -91,6 +91,31 @@ def own_handles(guard: otelsvc.ProviderGuard) -> None:
     guard.up_down_counter("sessions").bind().add(-1)
 
 
+def precise_types(guard: otelsvc.ProviderGuard) -> None:
+    """``bind()``, family handles and the lifecycle state have exact types (``assert_type`` fails on Any)."""
+    from typing import Literal
+
+    from typing_extensions import assert_type
+
+    from otelsvc.instruments import ActorMetrics, NetworkMetrics
+
+    assert_type(guard.counter("c").bind(), otelsvc.CounterHandle)
+    assert_type(guard.up_down_counter("u").bind(), otelsvc.UpDownCounterHandle)
+    assert_type(guard.gauge("g").bind(), otelsvc.GaugeHandle)
+    assert_type(guard.histogram("h", buckets=(1.0,)).bind(), otelsvc.HistogramHandle)
+    assert_type(guard.bridge.instrument("b", "histogram", "s", "", (), (1.0,)).bind(), otelsvc.HistogramHandle)
+    assert_type(guard.bridge.instrument("n", "counter").bind(), otelsvc.CounterHandle)
+    room = ActorMetrics(guard).actor("chat_room")
+    assert_type(room.action_calls("send"), otelsvc.CounterHandle)
+    assert_type(room.action_duration("send"), otelsvc.HistogramHandle)
+    assert_type(room.active, otelsvc.UpDownCounterHandle)
+    assert_type(room.inbox_depth("main"), otelsvc.GaugeHandle)
+    lane = NetworkMetrics(guard).swimlane("general")
+    assert_type(lane.rpc("success"), otelsvc.HistogramHandle)
+    assert_type(lane.pool_active, otelsvc.UpDownCounterHandle)
+    assert_type(guard.state, Literal["starting", "ok", "degraded", "shutting_down", "shut_down"])
+
+
 def configured_start() -> otelsvc.ProviderGuard:
     """Every keyword of start() with its declared type (a wrong type or unknown keyword fails mypy)."""
     return otelsvc.start(
