@@ -361,6 +361,7 @@ class Bridge:
         self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
         # Producers add their own ScopeMetrics to every reader's collection (the OTel API fast path).
         self.producers: list[Producer] = []
+        self._hooked: weakref.WeakSet[MetricReader] = weakref.WeakSet()
         # A forked child whose SDK aggregations could not be emptied: SDK series are left out.
         self.sdk_series_dropped = False
         # A forked child whose MeterProvider resource could not be replaced: collections get ``resource``.
@@ -474,6 +475,14 @@ class Bridge:
             ])
         return data
 
+    def produced(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
+        """``data`` with the producers' scopes, for a direct reader whose collect ``merge`` did not see."""
+        if reader in self._hooked:
+            return data
+        for producer in self.producers:
+            data = add_scopes(data, producer.scope_metrics(reader), self.resource)
+        return data
+
     def merge(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
         """The SDK's collection for ``reader`` with the bridged metrics added."""
         data = self.sdk_data(data)
@@ -499,6 +508,7 @@ class Bridge:
                 return live.merge(r, data) if live is not None else data
 
             _sdk_internals.wrap_reader_collect(reader, merge)
+            self._hooked.add(reader)
         elif isinstance(reader, BridgedReader):
             reader.bridge = self
         elif reader not in self.direct_readers:

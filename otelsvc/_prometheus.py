@@ -46,6 +46,7 @@ class PrometheusReader(MetricReader):
             self._data = None
             self.collect()
             data, self._data = self._bridge.sdk_data(self._data), None
+            data = self._bridge.produced(self, data)
             if openmetrics:
                 return self._render_openmetrics(data)
             return render_text(data, self._bridge, self._bridge.resource)
