@@ -1,5 +1,6 @@
 """A FastAPI service with otelsvc: HTTP metrics middleware and the telemetry routes mounted.
 
+Needs: pip install fastapi uvicorn    (beside otelsvc; or pip install '.[examples]' in the otelsvc checkout)
 Run:  python examples/fastapi_app.py --port 8000
 Then: curl localhost:8000/items/3 ; curl localhost:8000/telemetry/metrics
 (The guard's own server is off here: the app serves /telemetry/metrics itself; the guard shuts

@@ -1,5 +1,6 @@
 """A Flask service with otelsvc: WSGI metrics middleware and the telemetry routes mounted.
 
+Needs: pip install flask    (beside otelsvc; or pip install '.[examples]' in the otelsvc checkout)
 Run:  python examples/flask_app.py --port 8001
 Then: curl localhost:8001/items/3 ; curl localhost:8001/telemetry/metrics
 """

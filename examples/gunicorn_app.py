@@ -2,6 +2,7 @@
 counters and histograms summed over every worker since the server started (recycled ones too),
 gauges per worker slot. The OTLP push stays per worker, each under its own service.instance.id.
 
+Needs: pip install gunicorn    (beside otelsvc; or pip install '.[examples]' in the otelsvc checkout)
 Run (with or without --preload; -k gthread or -k uvicorn_worker.UvicornWorker for an ASGI app):
       gunicorn --preload -w 4 --max-requests 50 -b 127.0.0.1:8002 --chdir examples gunicorn_app:app
       curl -s 127.0.0.1:8002/ ; curl -s 127.0.0.1:9464/metrics | grep example_requests_total

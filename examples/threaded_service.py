@@ -1,5 +1,6 @@
 """A plain threaded service: workers record through handles; the guard serves /metrics itself.
 
+Needs: nothing beside otelsvc
 Run:  python examples/threaded_service.py --prometheus 127.0.0.1:9464 [--otlp-endpoint http://127.0.0.1:4317]
 Then: curl localhost:9464/metrics       (Ctrl-C or SIGTERM stops it cleanly)
 """

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from otelsvc._errors import ConfigError, SettingProblem
+from otelsvc._mounting import require_prometheus_reader
 from otelsvc.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -19,7 +21,8 @@ class TelemetryApp:
 
     Mount it in a framework (``app.mount("/telemetry", TelemetryApp(guard))``) or run it alone.
     Given settings instead of a guard, it starts the guard at lifespan startup and shuts it down at
-    lifespan shutdown; until then /health answers 503 ``starting``.
+    lifespan shutdown; until then /health answers 503 ``starting``. A guard without a Prometheus
+    reader (``prometheus=None``) is refused with ConfigError here, or at lifespan startup.
     """
 
     otelsvc_telemetry = True
@@ -27,6 +30,11 @@ class TelemetryApp:
     def __init__(self, guard: ProviderGuard | None = None, **settings: Any) -> None:
         if guard is not None and settings:
             raise TypeError("give a guard or settings, not both")
+        if guard is not None:
+            require_prometheus_reader(guard, "TelemetryApp")
+        elif "prometheus" in settings and settings["prometheus"] is None:
+            raise ConfigError([SettingProblem("prometheus", "None", "TelemetryApp serves /metrics from a Prometheus "
+                                              "reader; give it an address (its own server stays off)")])
         self.guard = guard
         self._settings = {"builtin_server": False, **settings}
         self._owns = guard is None
@@ -60,7 +68,13 @@ class TelemetryApp:
             if message["type"] == "lifespan.startup":
                 try:
                     if self._owns and self.guard is None:
-                        self.guard = await asyncio.to_thread(otelsvc.start, **self._settings)
+                        guard = await asyncio.to_thread(otelsvc.start, **self._settings)
+                        try:
+                            require_prometheus_reader(guard, "TelemetryApp")
+                        except Exception:
+                            await asyncio.to_thread(guard.shutdown)
+                            raise
+                        self.guard = guard
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

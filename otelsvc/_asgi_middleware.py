@@ -24,7 +24,8 @@ class HttpMetricsMiddleware:
     The route is read from what the router leaves in the scope after the app ran, so no route table
     is walked per request. The in-flight counts are decremented in a ``finally`` with the handles
     they were incremented with, so exceptions and cancelled requests never leave them drifting.
-    ``spans=False`` keeps the metrics and makes no spans. Under FastAPI's native telemetry the
+    ``spans=False`` keeps the metrics and makes no spans; the default makes them when the guard exports
+    traces (an OTLP or console traces exporter, or the testing guard). Under FastAPI's native telemetry the
     semconv instruments and the span FastAPI records are left to it; the classic ones stay.
     """
 
@@ -33,7 +34,7 @@ class HttpMetricsMiddleware:
         app: ASGIApp,
         guard: ProviderGuard | None = None,
         metrics: HttpMetrics | None = None,
-        spans: bool = True,
+        spans: bool | None = None,
         **options: Any,
     ) -> None:
         from otelsvc._server_spans import ServerSpans
@@ -41,6 +42,8 @@ class HttpMetricsMiddleware:
 
         self.app = app
         self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
+        if spans is None:  # spans cost tens of microseconds: made only when they go somewhere
+            spans = getattr(self.metrics.guard, "traces_exported", True)
         self.spans: ServerSpans | None = ServerSpans(self.metrics.guard.tracer_provider) if spans else None
         self.routes = StarletteRoutes()
 

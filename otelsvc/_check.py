@@ -22,12 +22,13 @@ from otelsvc._config import OTLP_PARTS, OtlpSignal, Resolution, resolve
 from otelsvc._config_table import ROWS, SIGNALS, Row
 from otelsvc._redact import redact_text
 
-__all__ = ["add_check_parser", "run_check"]
+__all__ = ["HELP", "configure", "run", "run_check"]
+
+HELP = "print the effective settings and check the Prometheus and OTLP endpoints"
 
 
-def add_check_parser(sub: Any) -> None:
-    """Register ``check`` on the ``otelsvc`` command's subparsers."""
-    check = sub.add_parser("check", help="print the effective settings and check the Prometheus and OTLP endpoints")
+def configure(check: argparse.ArgumentParser) -> None:
+    """The flags of ``otelsvc check`` (the command is registered in ``otelsvc._cli.COMMANDS``)."""
     check.add_argument(
         "--timeout",
         type=_positive_seconds,
@@ -150,6 +151,11 @@ def _probe(sig: OtlpSignal, temporality: str, timeout: float) -> tuple[bool, str
         return True, f"answered an empty export in {took:.2f} s"
     reason = detail or (collect.messages[-1] if collect.messages else "unreachable, or the export was refused")
     return False, f"failed after {took:.2f} s: {reason}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """``otelsvc check`` as the command line runs it."""
+    return run_check(args)
 
 
 def run_check(args: argparse.Namespace, env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:

@@ -81,6 +81,7 @@ class Settings:
     tls_keyfile: str | None
     max_connections: int
     max_header_bytes: int
+    prometheus_scope_info: bool
     read_timeout: float
     otlp_metrics: OtlpSignal | None
     otlp_traces: OtlpSignal | None
@@ -116,6 +117,9 @@ class Settings:
     blrp_export_timeout: float
     blrp_max_queue_size: int
     blrp_max_export_batch_size: int
+    log_bridge: bool
+    log_buffer_size: int
+    instrument: tuple[str, ...]
 
     @property
     def otlp_endpoint(self) -> str | None:

@@ -54,8 +54,9 @@ This amends the settings policy of the design brief (§1) and the config-table t
   endpoint itself follows the `prometheus` setting.
 - **Logs and exemplars**: `OTEL_LOGS_EXPORTER`, `OTEL_EXPORTER_OTLP_LOGS_*` and `OTEL_BLRP_*` are
   parsed, validated and exposed on the settings object now; they are consumed once the logs provider
-  lands. `OTEL_METRICS_EXEMPLAR_FILTER` is passed to the SDK's meter provider (which otherwise
-  raises on a value it does not know); exemplars in the scrape come with the exemplars work.
+  lands. `OTEL_METRICS_EXEMPLAR_FILTER` applies to the SDK's instruments and to handle counters and
+  histograms (an unknown value warns and falls back to `trace_based`); exemplars show in OpenMetrics
+  scrapes (what Prometheus asks for first) and in the OTLP push, not in text 0.0.4.
 - `OTEL_RESOURCE_ATTRIBUTES` is `key=value,key=value` with keys and values percent-decoded
   (`k%3Dx=1` is the one key `k=x`); a malformed value is discarded whole, as the resource spec says.
 """

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "instrumentors",
     "NO_LIMIT_SECONDS",
     "AttrValue",
     "Parser",
@@ -203,6 +204,25 @@ def choices(options: Iterable[str], alone: Iterable[str] = ("none",)) -> Parser:
         return picked
 
     return Parser(parse, "comma-separated: " + ", ".join(f"`{n}`" for n in names), "zipkin")
+
+
+def _instrumentors(value: Any) -> tuple[str, ...]:
+    from otelsvc._autoinstrument import check_names
+
+    if isinstance(value, (list, tuple)):
+        names = tuple(_text(v).strip() for v in value)
+    else:
+        names = tuple(n.strip() for n in _text(value).split(","))
+    names = tuple(dict.fromkeys(n for n in names if n))
+    problems = check_names(names)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return names
+
+
+instrumentors = Parser(
+    _instrumentors, "installed instrumentor names (`requests,httpx`) or `all`", "nosuchinstrumentor"
+)
 
 
 def _ratio(value: Any) -> float:

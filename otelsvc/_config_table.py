@@ -23,7 +23,8 @@ SECTIONS = {
     "otlp": "OTLP push (per signal)",
     "metrics": "Metrics",
     "traces": "Traces",
-    "logs": "Logs (declared now; consumed once the logs provider lands)",
+    "logs": "Logs",
+    "instrumentation": "Auto-instrumentation",
 }
 
 
@@ -228,6 +229,16 @@ ROWS: tuple[Row, ...] = (
         variables=("OTELSVC_MAX_HEADER_BYTES",),
     ),
     Row(
+        "prometheus_scope_info",
+        "prometheus",
+        p.strict_bool,
+        True,
+        "`otel_scope_*` labels on every series (the upstream exporter's `scope_info_enabled`); off, series of "
+        "one name from several scopes share the family and, of equal label sets, the first is kept",
+        keyword=True,
+        variables=("OTELSVC_PROMETHEUS_SCOPE_INFO",),
+    ),
+    Row(
         "read_timeout",
         "prometheus",
         p.seconds,
@@ -317,7 +328,8 @@ ROWS: tuple[Row, ...] = (
         "metrics",
         p.choice(("trace_based", "always_on", "always_off")),
         "trace_based",
-        "which measurements may become exemplars (passed to the SDK; exposition of exemplars comes later)",
+        "which measurements become exemplars (SDK instruments and handle counters and histograms; shown in "
+        "OpenMetrics scrapes and pushed in OTLP)",
         variables=("OTEL_METRICS_EXEMPLAR_FILTER",),
     ),
     Row(
@@ -507,7 +519,26 @@ ROWS: tuple[Row, ...] = (
         variables=("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",),
         default_text="`OTEL_ATTRIBUTE_COUNT_LIMIT`",
     ),
-    # -- logs: parsed and validated now so nothing is parsed twice when the logs provider lands
+    # -- logs
+    Row(
+        "log_bridge",
+        "logs",
+        p.strict_bool,
+        True,
+        "send stdlib `logging` records (level, logger, exception, trace and span ids) to the logs push; "
+        "otelsvc's and the SDK's own lines never",
+        keyword=True,
+        variables=("OTELSVC_LOG_BRIDGE",),
+    ),
+    Row(
+        "log_buffer_size",
+        "logs",
+        p.positive_int,
+        2048,
+        "log records kept for retry while the collector is away",
+        keyword=True,
+        variables=("OTELSVC_LOG_BUFFER_SIZE",),
+    ),
     Row(
         "logs_exporters",
         "logs",
@@ -550,6 +581,18 @@ ROWS: tuple[Row, ...] = (
         512,
         "log records per export (at most the queue size)",
         variables=("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",),
+    ),
+    # -- auto-instrumentation
+    Row(
+        "instrument",
+        "instrumentation",
+        p.instrumentors,
+        (),
+        "installed OTel instrumentors to activate against the guard's providers (`all`: every installed one "
+        "but server frameworks, which the middleware covers); undone at shutdown",
+        keyword=True,
+        variables=("OTELSVC_INSTRUMENT",),
+        default_text="none",
     ),
 )
 

@@ -30,13 +30,14 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otelsvc._config import OtlpSignal
 from otelsvc._health import ExporterHealth
+from otelsvc._log_bridge import export_thread
 from otelsvc._logging import logger
 from otelsvc._redact import redact_text
 from otelsvc._sdk_env import otlp_variables_hidden
 from otelsvc._sdk_internals import instrument_classes
 
-__all__ = ["MetricPushProxy", "SpanPushProxy", "build_metric_exporter", "build_span_exporter", "histogram_aggregation",
-           "temporalities"]
+__all__ = ["BufferedPushProxy", "MetricPushProxy", "SpanPushProxy", "build_log_exporter", "build_metric_exporter",
+           "build_span_exporter", "histogram_aggregation", "log_push_proxy", "temporalities"]
 
 _REMIND_EVERY = 300.0
 _D = AggregationTemporality.DELTA
@@ -215,7 +216,8 @@ class MetricPushProxy(MetricExporter):
         with self._idle:
             self._in_flight += 1
         try:
-            return self._export(metrics_data, timeout_millis)
+            with export_thread():
+                return self._export(metrics_data, timeout_millis)
         finally:
             with self._idle:
                 self._in_flight -= 1
@@ -261,18 +263,21 @@ class MetricPushProxy(MetricExporter):
         self._aborted = False
 
 
-class SpanPushProxy(SpanExporter):
-    """The OTLP span exporter with a bounded buffer: spans of a failed export are retried later.
+class BufferedPushProxy:
+    """An OTLP exporter behind a bounded buffer: items of a failed export are retried later.
 
-    The SDK's batch processor drops a batch whose export failed. Here a failed batch waits in a
-    buffer of ``buffer_size`` spans and goes out ahead of the next batch, or on its own after a
-    back-off (the batch processor calls export only when it has new spans); past the bound the
-    oldest are dropped and counted (``ExporterHealth.dropped``).
+    The SDK's batch processors drop a batch whose export failed. Here a failed batch waits in a
+    buffer of ``buffer_size`` items and goes out ahead of the next batch, or on its own after a
+    back-off (a batch processor calls export only when it has new items); past the bound the
+    oldest are dropped and counted (``ExporterHealth.dropped``). Spans and log records share it.
     """
+
+    SUCCESS: Any
+    FAILURE: Any
 
     def __init__(
         self,
-        factory: Callable[[], SpanExporter],
+        factory: Callable[[], Any],
         component: str,
         health: ExporterHealth,
         buffer_size: int,
@@ -282,38 +287,40 @@ class SpanPushProxy(SpanExporter):
         self._inner = factory()
         self._outcomes = _Outcomes(component, health)
         self._health = health
-        self._buffer: deque[ReadableSpan] = deque()
+        self._buffer: deque[Any] = deque()
         self._buffer_size = buffer_size
         self._lock = threading.Lock()
         self._export_lock = threading.Lock()
         self._aborted = False
         self._retry_delay = max(0.05, retry_delay)
         self._timer: threading.Timer | None = None
-        self.resource: Resource | None = None  # set in a forked child whose TracerProvider kept the old one
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        with self._export_lock:
+    def _send(self, batch: list[Any]) -> Any:
+        return self._inner.export(batch)
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        with self._export_lock, export_thread():
             with self._lock:
-                batch = [*self._buffer, *spans]
+                items = [*self._buffer, *batch]
                 self._buffer.clear()
-            if not batch:
-                return SpanExportResult.SUCCESS
+            if not items:
+                return self.SUCCESS
             if self._aborted:
-                self._keep(batch)
-                return SpanExportResult.FAILURE
+                self._keep(items)
+                return self.FAILURE
             try:
-                result = self._inner.export(batch if self.resource is None else _with_resource(batch, self.resource))
+                result = self._send(items)
             except Exception as exc:
-                result = SpanExportResult.FAILURE
+                result = self.FAILURE
                 self._outcomes.failed(f"{type(exc).__name__}: {exc}")
             else:
-                if result == SpanExportResult.SUCCESS:
+                if result == self.SUCCESS:
                     self._outcomes.ok()
                 else:
                     self._outcomes.failed("export failed (collector unreachable or refused the data)")
-            if result != SpanExportResult.SUCCESS:
-                self._keep(batch)
-        if result != SpanExportResult.SUCCESS:
+            if result != self.SUCCESS:
+                self._keep(items)
+        if result != self.SUCCESS:
             self._schedule_retry()
         return result
 
@@ -332,7 +339,7 @@ class SpanPushProxy(SpanExporter):
         if self._buffer and not self._aborted:
             self.export([])
 
-    def _keep(self, batch: list[ReadableSpan]) -> None:
+    def _keep(self, batch: list[Any]) -> None:
         with self._lock:
             self._buffer.extendleft(reversed(batch))
             overflow = len(self._buffer) - self._buffer_size
@@ -342,7 +349,7 @@ class SpanPushProxy(SpanExporter):
                 self._health.dropped += overflow
 
     def pending(self) -> int:
-        """Spans waiting in the retry buffer."""
+        """Items waiting in the retry buffer."""
         return len(self._buffer)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -355,7 +362,7 @@ class SpanPushProxy(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         if not self._buffer or self._aborted:
             return not self._buffer
-        return self.export([]) == SpanExportResult.SUCCESS
+        return bool(self.export([]) == self.SUCCESS)
 
     def shutdown(self) -> None:
         self.abort()
@@ -377,10 +384,53 @@ class SpanPushProxy(SpanExporter):
         self._timer = None
         self._lock = threading.Lock()
         self._export_lock = threading.Lock()
-        self._inner = _Lazy(self._factory)  # type: ignore[assignment]
+        self._inner = _Lazy(self._factory)
         self._aborted = False
         with self._lock:
             self._buffer.clear()
+
+
+class SpanPushProxy(BufferedPushProxy, SpanExporter):
+    """The OTLP span exporter behind the retry buffer."""
+
+    SUCCESS = SpanExportResult.SUCCESS
+    FAILURE = SpanExportResult.FAILURE
+
+    def __init__(self, factory: Callable[[], SpanExporter], component: str, health: ExporterHealth,
+                 buffer_size: int, retry_delay: float = 1.0) -> None:
+        super().__init__(factory, component, health, buffer_size, retry_delay)
+        self.resource: Resource | None = None  # set in a forked child whose TracerProvider kept the old one
+
+    def _send(self, batch: list[Any]) -> Any:
+        return self._inner.export(batch if self.resource is None else _with_resource(batch, self.resource))
+
+
+def log_push_proxy(factory: Callable[[], Any], component: str, health: ExporterHealth, buffer_size: int,
+                   retry_delay: float = 1.0) -> BufferedPushProxy:
+    """The OTLP log record exporter behind the retry buffer (a LogRecordExporter of the installed SDK)."""
+    from otelsvc._sdk_internals import logs_sdk
+
+    sdk = logs_sdk()
+
+    class LogPushProxy(BufferedPushProxy, sdk.LogRecordExporter):  # type: ignore[misc,name-defined]
+        SUCCESS = sdk.LogRecordExportResult.SUCCESS
+        FAILURE = sdk.LogRecordExportResult.FAILURE
+
+    return LogPushProxy(factory, component, health, buffer_size, retry_delay)
+
+
+def build_log_exporter(sig: OtlpSignal) -> Any:
+    """A fresh OTLP log record exporter for this signal's protocol."""
+    if sig.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
+
+        kwargs = _grpc_kwargs(sig)
+        with otlp_variables_hidden():
+            return Grpc(**kwargs, **_no_self_metrics(Grpc))
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Http
+
+    with otlp_variables_hidden():
+        return Http(**_http_kwargs(sig), **_no_self_metrics(Http))
 
 
 def _with_resource(spans: Sequence[ReadableSpan], resource: Resource) -> list[ReadableSpan]:

@@ -13,6 +13,7 @@ counted), never the whole scrape.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from json import dumps
@@ -110,11 +111,13 @@ def _label_value(value: Any) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _help(text: str) -> str:
-    return escape_text(text).replace("\\", r"\\").replace("\n", r"\n")
+def _help(text: str, openmetrics: bool = False) -> str:
+    out = escape_text(text).replace("\\", r"\\").replace("\n", r"\n")
+    return out.replace('"', r'\"') if openmetrics else out
 
 
 def _scope_labels(scope: InstrumentationScope) -> dict[str, Any]:
+    """The ``otel_scope_*`` labels of a scope, as the upstream exporter writes them."""
     attrs: dict[str, Any] = {}
     if scope.attributes:
         for key, value in scope.attributes.items():
@@ -154,14 +157,91 @@ def _kind(metric: Metric) -> str | None:
 
 
 class _Family:
-    __slots__ = ("exposed", "help", "kind", "name", "rows")
+    """One Prometheus family: its rows (one string per series) and the series' identities."""
 
-    def __init__(self, name: str, exposed: str, kind: str, help_text: str) -> None:
+    __slots__ = ("exposed", "help", "keys", "kind", "name", "rows", "seen", "unit")
+
+    def __init__(self, name: str, exposed: str, kind: str, unit: str, help_text: str) -> None:
         self.name = name
         self.exposed = exposed
         self.kind = kind
+        self.unit = unit
         self.help = help_text
         self.rows: list[str] = []
+        # Each series' identity (its label text without empty values), parallel to rows; a handle's
+        # cached label text (a tuple ending with it) until another metric joins the family.
+        self.keys: list[str | tuple[str, ...]] = []
+        self.seen: set[str] | None = None  # made when a second metric joins the family
+
+
+class _Families:
+    """The families of one rendering, one per Prometheus name (also after name mangling).
+
+    Metrics of one name from several scopes (or names that mangle alike, ``a.b`` and ``a_b``) join
+    the first family of that name when kind and unit agree; a series whose labels another already
+    has is left out. A metric of another kind or unit under a taken name is left out. Each is logged
+    once per process.
+    """
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, _Family] = {}
+        self.order: list[_Family] = []
+
+    def claim(self, name: str, exposed: str, kind: str, unit: str, help_text: str, source: str) -> _Family | None:
+        """The family for a metric: a new one, the one it joins, or None when it conflicts."""
+        family = self.by_name.get(name) or self.by_name.get(exposed)
+        if family is None:
+            family = _Family(name, exposed, kind, unit, help_text)
+            self.by_name[name] = self.by_name[exposed] = family
+            self.order.append(family)
+            return family
+        if (family.name, family.kind, family.unit) != (name, kind, unit):
+            _log_once(
+                f"conflict|{family.name}|{source}|{kind}|{unit}",
+                "otelsvc: metric %s (%s, unit %r) is left out of the Prometheus exposition: the name %s is "
+                "already a %s with unit %r",
+                source, kind, unit, exposed, family.kind, family.unit,
+            )
+            return None
+        if family.seen is None:
+            family.keys = [k if isinstance(k, str) else k[-1] for k in family.keys]
+            family.seen = {k for k in family.keys if isinstance(k, str)}
+        return family
+
+    def taken(self, name: str, exposed: str) -> bool:
+        return name in self.by_name or exposed in self.by_name
+
+    def add(self, family: _Family, rows: list[str], keys: list[str], source: str) -> None:
+        """Add one metric's series; when the family already had series, keep the first of equal labels."""
+        seen = family.seen
+        if seen is None:
+            family.rows.extend(rows)
+            family.keys.extend(keys)
+            return
+        dropped = 0
+        for row, key in zip(rows, keys, strict=True):
+            if key in seen:
+                dropped += 1
+                continue
+            seen.add(key)
+            family.rows.append(row)
+            family.keys.append(key)
+        if dropped:
+            _log_once(
+                f"collision|{family.name}|{source}",
+                "otelsvc: %d series of metric %s are left out of the Prometheus exposition: family %s already "
+                "has series with the same labels (the first is kept)",
+                dropped, source, family.name,
+            )
+
+
+_ONCE: set[str] = set()
+
+
+def _log_once(key: str, message: str, *args: Any) -> None:
+    if key not in _ONCE and len(_ONCE) < 1000:
+        _ONCE.add(key)
+        _log.warning(message, *args)
 
 
 def _pairs(labels: Iterable[tuple[str, str]]) -> str:
@@ -178,14 +258,29 @@ def _sample(name: str, labels: list[tuple[str, str]], value: float) -> str:
     return f"{name} {floatToGoString(value)}\n"
 
 
-def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[str, _Family]) -> None:
+def _exemplar_text(value: float, time_ns: int, trace_id: int | None, span_id: int | None) -> str:
+    """An OpenMetrics exemplar suffix: `` # {span_id="..",trace_id=".."} value timestamp``."""
+    labels = f'span_id="{span_id:016x}",trace_id="{trace_id:032x}"' if trace_id and span_id else ""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return f" # {{{labels}}} {floatToGoString(value)} {seconds}.{nanos // 1_000_000:03d}"
+
+
+def _latest(exemplars: Iterable[Any]) -> Any:
+    return max(exemplars, key=lambda e: e.time_unix_nano, default=None)
+
+
+def _render_metric(
+    metric: Metric, scope_attrs: dict[str, Any], families: _Families, openmetrics: bool = False
+) -> None:
     kind = _kind(metric)
     if kind is None:
         return
     unit = map_unit(metric.unit or "")
     description = metric.description or ""
     name, exposed = _family(sanitize_full_name(metric.name), unit, kind)
-    fid = f"{name}|{description}|{unit}|{kind}"
+    family = families.claim(name, exposed, kind, unit, description, metric.name)
+    if family is None:
+        return
     rows: list[dict[str, str]] = []
     keys: set[str] = set()
     points: list[Any] = list(metric.data.data_points)
@@ -200,27 +295,52 @@ def _render_metric(metric: Metric, scope_attrs: dict[str, Any], families: dict[s
         rows.append(labels)
     ordered = sorted(keys)
     out: list[str] = []
+    identities: list[str] = []
+    with_exemplars = openmetrics and kind in ("counter", "histogram")
+    last_bounds: Any = None
+    les: list[str] = []
     for labels, point in zip(rows, points, strict=True):
         pairs = [(k, labels.get(k, "")) for k in ordered]
+        identities.append(_pairs(p for p in pairs if p[1]))
+        exemplars = point.exemplars if with_exemplars else None
         if kind == "histogram":
+            bounds = point.explicit_bounds
+            by_bucket: dict[int, Any] = {}
+            for ex in exemplars or ():
+                index = bisect_left(bounds, ex.value)
+                if index not in by_bucket or ex.time_unix_nano >= by_bucket[index].time_unix_nano:
+                    by_bucket[index] = ex
+            if bounds is not last_bounds and bounds != last_bounds:  # the points of a metric share theirs
+                last_bounds = bounds
+                les = [floatToGoString(b) if openmetrics else f"{b}" for b in bounds] + ["+Inf"]
+            lines: list[str] = []
             total = 0
-            for bound, count in zip(chain(point.explicit_bounds, ["+Inf"]), point.bucket_counts, strict=False):
+            for index, (le, count) in enumerate(zip(les, point.bucket_counts, strict=False)):
                 total += count
-                out.append(_sample(name + "_bucket", [*pairs, ("le", f"{bound}")], total))
-            if not point.explicit_bounds or point.explicit_bounds[0] >= 0:  # as prometheus_client's histograms
-                out.append(_sample(name + "_count", pairs, total))
-                out.append(_sample(name + "_sum", pairs, point.sum))
+                line = _sample(name + "_bucket", [*pairs, ("le", le)], total)
+                ex = by_bucket.get(index)
+                if ex is not None:
+                    line = line[:-1] + _exemplar_text(ex.value, ex.time_unix_nano, ex.trace_id, ex.span_id) + "\n"
+                lines.append(line)
+            if not bounds or bounds[0] >= 0:  # as prometheus_client's histograms
+                lines.append(_sample(name + "_count", pairs, total))
+                lines.append(_sample(name + "_sum", pairs, point.sum))
+            out.append("".join(lines))
         else:
-            out.append(_sample(exposed, pairs, point.value))
-    family = families.get(fid)
-    if family is None:
-        family = families[fid] = _Family(name, exposed, kind, description)
-    family.rows.extend(out)
+            line = _sample(exposed, pairs, point.value)
+            ex = _latest(exemplars) if exemplars else None
+            if ex is not None:
+                line = line[:-1] + _exemplar_text(ex.value, ex.time_unix_nano, ex.trace_id, ex.span_id) + "\n"
+            out.append(line)
+    families.add(family, out, identities, metric.name)
 
 
-def _target_info(resource: Resource) -> str:
+def _target_info(resource: Resource, openmetrics: bool) -> str:
     attrs = {sanitize_attribute(k): _label_value(v) for k, v in resource.attributes.items()}
-    head = "# HELP target_info Target metadata\n# TYPE target_info gauge\n"
+    if openmetrics:
+        head = "# HELP target Target metadata\n# TYPE target info\n"
+    else:
+        head = "# HELP target_info Target metadata\n# TYPE target_info gauge\n"
     return head + _sample("target_info", list(attrs.items()), 1.0)
 
 
@@ -232,31 +352,64 @@ def _bridge_labels(inst: BridgedInstrument, scope_attrs: dict[str, Any]) -> list
     return keys
 
 
-def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], families: dict[str, _Family]) -> bool:
+def _label_text(key: tuple[str, ...], header: tuple[Any, ...], histogram: bool) -> tuple[str, ...]:
+    """A handle's cached label text: the sample prefix (a histogram's bucket prefix and suffix around
+    ``le``, and its plain labels), then the series identity (labels with a value)."""
+    name, exposed, _kind, _unit, keys, scope_values, order = header[:7]
+    values = [*scope_values.values(), *(_label_value(v) for v in key)]
+    pairs = [(keys[i], values[i]) for i in order]
+    plain = _pairs(pairs)
+    identity = _pairs(p for p in pairs if p[1])
+    if histogram:
+        before = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
+        after = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
+        return (name + "_bucket{" + before + 'le="', '"' + after + "} ", _braced(plain), identity)
+    return (exposed + _braced(plain) + " ", identity)
+
+
+def _render_bridged(
+    inst: BridgedInstrument,
+    scope_attrs: dict[str, Any],
+    families: _Families,
+    openmetrics: bool = False,
+    since: int | None = None,
+) -> bool:
     """Render a bridged instrument from its handles; False when it must take the generic path."""
     cache = inst.render_cache
     header = cache.get("header")
+    scope_info = bool(scope_attrs)
+    if header is not None and cache.get("scope_info") != scope_info:
+        header = None  # rendered before with the other scope-label setting: label texts change
+        for _key, handle in inst.handles():
+            handle.label_text = None
     if header is None:
         found = _bridge_labels(inst, scope_attrs)
         if found is None:
             return False
         keys = found
-        kind = {"counter": "counter", "updowncounter": "gauge", "gauge": "gauge", "histogram": "histogram"}[
-            inst.kind
-        ]
+        kind = PROMETHEUS_TYPE[inst.kind]
         unit = map_unit(inst.unit)
         name, exposed = _family(sanitize_full_name(inst.name), unit, kind)
         scope_values = {sanitize_attribute(k): _label_value(v) for k, v in scope_attrs.items()}
         order = sorted(range(len(keys)), key=lambda i: keys[i])
-        header = cache["header"] = (name, exposed, kind, unit, keys, scope_values, order)
-    name, exposed, kind, unit, keys, scope_values, order = header
-    fid = f"{name}|{inst.description}|{unit}|{kind}"
-    if fid in families:
+        bounds = inst.bounds or ()
+        les = [f"{b}" for b in bounds] + ["+Inf"]
+        les_om = [floatToGoString(b) for b in bounds] + ["+Inf"]
+        header = cache["header"] = (name, exposed, kind, unit, keys, scope_values, order, les, les_om)
+        cache["scope_info"] = scope_info
+    name, exposed, kind, unit, keys, scope_values, order, les, les_om = header
+    if families.taken(name, exposed):
         return False
     rows: list[str] = []
+    identities: list[str | tuple[str, ...]] = []
     histogram = inst.kind == "histogram"
-    les: list[str] = [f"{b}" for b in inst.bounds] + ["+Inf"] if inst.bounds is not None else []
+    if openmetrics:
+        les = les_om
     with_sum = not inst.bounds or inst.bounds[0] >= 0
+    exemplars = openmetrics and since is not None and bool(inst.exemplar_mode)
+    floor = since or 0
+    fmt = floatToGoString
+    add_row, add_identity = rows.append, identities.append
     for key, handle in inst.handles():
         if not handle._seen:
             continue
@@ -264,44 +417,53 @@ def _render_bridged(inst: BridgedInstrument, scope_attrs: dict[str, Any], famili
         if text is None:
             if key and key[0] == "\x00overflow":
                 return False
-            values = [*scope_values.values(), *(_label_value(v) for v in key)]
-            pairs = [(keys[i], values[i]) for i in order]
-            plain = _pairs(pairs)
-            if histogram:
-                before = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
-                after = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
-                text = (name + "_bucket{" + before + 'le="', '"' + after + "} ", _braced(plain))
+            text = handle.label_text = _label_text(key, header, histogram)
+        add_identity(text)  # the label text's last item: resolved only if another metric joins the family
+        if not histogram:
+            ex = handle._exemplar if exemplars else None  # counters only (exemplar_mode)
+            if ex is not None and ex[1] > floor:
+                add_row(f"{text[0]}{fmt(handle.snapshot())}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")
             else:
-                text = (exposed + _braced(plain) + " ",)
-            handle.label_text = text
-        if histogram:
-            assert isinstance(handle, HistogramHandle)
-            counts, total_sum, _low, _high = handle.snapshot()
-            prefix, suffix, plain_labels = text
-            total = 0
+                add_row(f"{text[0]}{fmt(handle.snapshot())}\n")
+            continue
+        assert isinstance(handle, HistogramHandle)
+        counts, total_sum, _low, _high = handle.snapshot()
+        prefix, suffix, plain_labels, _identity = text
+        found_ex = handle.exemplars(floor) if exemplars and handle._ex_last > floor else None
+        lines = []
+        total = 0
+        if found_ex:
+            for le, count, ex in zip(les, counts, found_ex, strict=False):
+                total += count
+                tail = _exemplar_text(ex[0], ex[1], ex[2], ex[3]) if ex is not None else ""
+                lines.append(f"{prefix}{le}{suffix}{fmt(total)}{tail}\n")
+        else:
             for le, count in zip(les, counts, strict=False):
                 total += count
-                rows.append(f"{prefix}{le}{suffix}{floatToGoString(total)}\n")
-            if with_sum:
-                rows.append(f"{name}_count{plain_labels} {floatToGoString(total)}\n")
-                rows.append(f"{name}_sum{plain_labels} {floatToGoString(total_sum)}\n")
-        else:
-            rows.append(f"{text[0]}{floatToGoString(handle.snapshot())}\n")
+                lines.append(f"{prefix}{le}{suffix}{fmt(total)}\n")
+        if with_sum:
+            lines.append(f"{name}_count{plain_labels} {fmt(total)}\n")
+            lines.append(f"{name}_sum{plain_labels} {fmt(total_sum)}\n")
+        add_row("".join(lines))
     if rows:
-        family = families[fid] = _Family(name, exposed, kind, inst.description)
+        family = families.claim(name, exposed, kind, unit, inst.description, inst.name)
+        assert family is not None  # the name was free
         family.rows = rows
+        family.keys = identities
     return True
 
 
-def _render_bridge(bridge: Bridge, families: dict[str, _Family], skipped: Skipped) -> None:
+def _render_bridge(
+    bridge: Bridge, families: _Families, skipped: Skipped, scope_info: bool, openmetrics: bool, since: int | None
+) -> None:
     """Every bridged instrument, from its handles (or through its collected points when it must)."""
-    scope_attrs = _scope_labels(SCOPE)
+    scope_attrs = _scope_labels(SCOPE) if scope_info else {}
     for inst in bridge.instruments():
         try:
-            if not _render_bridged(inst, scope_attrs, families):
-                metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {})
+            if not _render_bridged(inst, scope_attrs, families, openmetrics, since):
+                metric = inst.collect(AggregationTemporality.CUMULATIVE, 0, {}, since if openmetrics else None)
                 if metric is not None:
-                    _render_metric(metric, scope_attrs, families)
+                    _render_metric(metric, scope_attrs, families, openmetrics)
         except Exception as exc:
             skipped(inst.name, exc)
 
@@ -311,10 +473,17 @@ def render_text(
     bridge: Bridge | None = None,
     resource: Resource | None = None,
     target_info: bool = True,
+    *,
+    openmetrics: bool = False,
+    scope_info: bool = True,
+    since: int | None = None,
 ) -> bytes:
-    """Prometheus text 0.0.4 for an SDK collection plus (optionally) a bridge rendered directly."""
+    """Prometheus text 0.0.4 (or OpenMetrics 1.0) for an SDK collection plus (optionally) a bridge
+    rendered directly. ``scope_info`` False leaves the ``otel_scope_*`` labels out (as the upstream
+    exporter's ``scope_info_enabled``); ``since`` (ns) is the previous collection of this reader: handle
+    exemplars taken after it are rendered in OpenMetrics (the SDK's own points carry theirs)."""
     _use_installed_float_format()
-    families: dict[str, _Family] = {}
+    families = _Families()
     skipped = Skipped(bridge)
     head = ""
     resources: Sequence[Any] = data.resource_metrics if data is not None else ()
@@ -325,7 +494,7 @@ def render_text(
         if not resources and resource is not None and bridge is not None:
             attrs.update(resource.attributes)
         if attrs:
-            head = _target_info(Resource(attrs))
+            head = _target_info(Resource(attrs), openmetrics)
     # The bridged scope goes where Bridge.merge puts it for every other reader (and so where the
     # upstream exporter would render it): into the SDK's own ``otelsvc`` scope of the first resource
     # when there is one, else after the first resource's scopes.
@@ -336,28 +505,37 @@ def render_text(
     pending = bridge is not None
     for index, rm in enumerate(resources):
         for position, sm in enumerate(rm.scope_metrics):
-            scope_attrs = _scope_labels(sm.scope)
+            scope_attrs = _scope_labels(sm.scope) if scope_info else {}
             for metric in sm.metrics:
                 try:
-                    _render_metric(metric, scope_attrs, families)
+                    _render_metric(metric, scope_attrs, families, openmetrics)
                 except Exception as exc:
                     skipped(metric.name, exc)
             if pending and index == 0 and position == after:
-                _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+                _render_bridge(bridge, families, skipped, scope_info, openmetrics, since)  # type: ignore[arg-type]
                 pending = False
         if pending:
-            _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+            _render_bridge(bridge, families, skipped, scope_info, openmetrics, since)  # type: ignore[arg-type]
             pending = False
     if pending:
-        _render_bridge(bridge, families, skipped)  # type: ignore[arg-type]
+        _render_bridge(bridge, families, skipped, scope_info, openmetrics, since)  # type: ignore[arg-type]
     out = [head.encode("utf-8")]
-    for family in families.values():
+    for family in families.order:
+        if not family.rows:
+            continue
         try:
-            text = f"# HELP {family.exposed} {_help(family.help)}\n# TYPE {family.exposed} {family.kind}\n"
+            if openmetrics:
+                text = f"# HELP {family.name} {_help(family.help, True)}\n# TYPE {family.name} {family.kind}\n"
+                if family.unit:
+                    text += f"# UNIT {family.name} {family.unit}\n"
+            else:
+                text = f"# HELP {family.exposed} {_help(family.help)}\n# TYPE {family.exposed} {family.kind}\n"
             out.append(text.encode("utf-8") + "".join(family.rows).encode("utf-8"))
         except Exception as exc:
             skipped(family.name, exc)
-    skipped.count("prometheus")
+    if openmetrics:
+        out.append(b"# EOF\n")
+    skipped.count("openmetrics" if openmetrics else "prometheus")
     return b"".join(out)
 
 

@@ -6,7 +6,7 @@ already-parsed settings, so the SDK never reads (and re-reports) the OTEL_* vari
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import ExemplarFilter
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from otelsvc._config import Settings
 
-__all__ = ["console_metric_reader", "console_span_processor", "exemplar_filter", "span_limits"]
+__all__ = ["console_log_processor", "console_metric_reader", "console_span_processor", "exemplar_filter",
+           "span_limits"]
 
 
 def console_metric_reader(settings: Settings) -> MetricReader | None:
@@ -43,6 +44,22 @@ def console_span_processor(settings: Settings) -> SpanProcessor | None:
         schedule_delay_millis=settings.bsp_schedule_delay * 1000,
         max_export_batch_size=settings.bsp_max_export_batch_size,
         export_timeout_millis=settings.bsp_export_timeout * 1000,
+    )
+
+
+def console_log_processor(settings: Settings) -> Any:
+    """``OTEL_LOGS_EXPORTER=console``: a batch processor printing log records to stdout."""
+    if "console" not in settings.logs_exporters:
+        return None
+    from otelsvc._sdk_internals import logs_sdk
+
+    sdk = logs_sdk()
+    return sdk.BatchLogRecordProcessor(
+        sdk.ConsoleLogRecordExporter(),
+        max_queue_size=settings.blrp_max_queue_size,
+        schedule_delay_millis=settings.blrp_schedule_delay * 1000,
+        max_export_batch_size=settings.blrp_max_export_batch_size,
+        export_timeout_millis=settings.blrp_export_timeout * 1000,
     )
 
 

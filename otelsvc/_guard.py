@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -24,12 +25,13 @@ from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
 from otelsvc._pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
-from otelsvc._teardown import Step, run_steps
+from otelsvc._teardown import Step, export_verdict, run_steps
 from otelsvc._version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
 
+    from otelsvc._autoinstrument import Activation
     from otelsvc._prometheus import PrometheusReader
     from otelsvc._server import TelemetryServer
 
@@ -61,12 +63,15 @@ class ProviderGuard:
     def __init__(self, settings: Settings, extra_readers: Sequence[MetricReader] = ()) -> None:
         self.settings = settings
         self.lifecycle = Lifecycle()
-        self.bridge = Bridge(max_series=settings.cardinality_limit)
+        self.bridge = Bridge(max_series=settings.cardinality_limit, exemplar_filter=settings.exemplar_filter)
         self.pipelines: list[Pipeline] = []
         self.families: set[str] = set()
         self._readers: list[MetricReader] = []
         self._child_broken: str | None = None
         self._prometheus: PrometheusReader | None = None
+        self.logger_provider: Any = None
+        self._log_handler: logging.Handler | None = None
+        self._instrumentation: Activation | None = None
         self._server: TelemetryServer | None = None
         self._shutdown_lock = threading.Lock()
         self._result: bool | None = None
@@ -135,7 +140,7 @@ class ProviderGuard:
         self.bridge.resource = self.resource
         readers: list[MetricReader] = []
         if settings.prometheus is not None:
-            self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit)
+            self._prometheus = PrometheusReader(self.bridge, settings.cardinality_limit, settings.prometheus_scope_info)
             readers.append(self._prometheus)
         self.pipelines = build_pipelines(settings, self.bridge)
         for pipeline in self.pipelines:
@@ -157,14 +162,61 @@ class ProviderGuard:
         if console_spans is not None:
             tracer_provider.add_span_processor(console_spans)
         self.tracer_provider = tracer_provider
+        self.logger_provider = self._build_logger_provider(settings)
         for pipeline in self.pipelines:
-            pipeline.attach(provider, tracer_provider)
+            pipeline.attach(provider, tracer_provider, self.logger_provider)
+        from otelsvc._self_metrics import register_self_metrics
+
+        register_self_metrics(provider.get_meter("otelsvc", __version__), self)
         if settings.runtime_metrics:
             from otelsvc._runtime import register_runtime_metrics
 
             register_runtime_metrics(provider.get_meter("otelsvc.runtime", __version__))
         if settings.set_global:
             self._become_global()
+        if settings.log_bridge and (any(p.signal == "logs" for p in self.pipelines)
+                                    or "console" in settings.logs_exporters):
+            self.bridge_logging()
+        if settings.instrument:
+            from otelsvc._autoinstrument import activate
+
+            self._instrumentation = activate(settings.instrument, self, tracer_provider=tracer_provider,
+                                             meter_provider=provider)
+
+    def _build_logger_provider(self, settings: Settings) -> Any:
+        """The LoggerProvider beside the other two (None when the SDK's private logs module failed its check)."""
+        if not self.sdk.has("logs_sdk"):
+            return None
+        from otelsvc._from_settings import console_log_processor
+
+        logger_provider = _sdk_internals.new_logger_provider(self.resource, settings.attribute_count_limit,
+                                                             settings.attribute_value_length_limit)
+        console = console_log_processor(settings)
+        if console is not None:
+            logger_provider.add_log_record_processor(console)
+        return logger_provider
+
+    def bridge_logging(self) -> None:
+        """Send stdlib ``logging`` records to this guard's logger provider (the root logger gets a handler).
+
+        Done by ``start()`` when a logs exporter is on and ``log_bridge`` is true; removed at shutdown.
+        """
+        if self._log_handler is not None or self.logger_provider is None:
+            return
+        from otelsvc._log_bridge import OTelLogHandler
+
+        self._log_handler = OTelLogHandler(self.logger_provider)
+        logging.getLogger().addHandler(self._log_handler)
+
+    def _unbridge_logging(self) -> None:
+        handler, self._log_handler = self._log_handler, None
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+
+    @property
+    def traces_exported(self) -> bool:
+        """Whether spans made with this guard's tracer provider go anywhere (an exporter is on)."""
+        return any(p.signal == "spans" for p in self.pipelines) or "console" in self.settings.traces_exporters
 
     def _become_global(self) -> None:
         from opentelemetry import metrics as metrics_api
@@ -183,6 +235,8 @@ class ProviderGuard:
             trace_api.set_tracer_provider(self.tracer_provider)
             meter_set = metrics_api.get_meter_provider() is not self.meter_provider
             tracer_set = trace_api.get_tracer_provider() is not self.tracer_provider
+        if self.logger_provider is not None and self.sdk.has("global_provider_flags"):
+            _sdk_internals.set_global_logger_provider(self.logger_provider)
         if meter_set or tracer_set:
             logger.info(
                 "otelsvc: a global meter or tracer provider is already set; this guard works through "
@@ -304,12 +358,15 @@ class ProviderGuard:
             return self.disabled
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         millis = timeout * 1000
-        steps = [Step("meter provider", lambda: self.meter_provider.force_flush(millis))]  # type: ignore[attr-defined]
+        meter_provider: Any = self.meter_provider
+        tracer_provider: Any = self.tracer_provider
+        steps = [self._provider_step("meter provider", "metrics", lambda: meter_provider.force_flush(millis))]
         if any(p.signal == "spans" for p in self.pipelines):
-            steps.append(Step("tracer provider", lambda: self.tracer_provider.force_flush(millis)))  # type: ignore[attr-defined]
-        failures_before = self._failures()
-        ok = run_steps(steps, time.monotonic() + timeout, action="flush")
-        return ok and self._failures() == failures_before
+            steps.append(self._provider_step("tracer provider", "spans", lambda: tracer_provider.force_flush(millis)))
+        logger_provider = self.logger_provider
+        if logger_provider is not None and any(p.signal == "logs" for p in self.pipelines):
+            steps.append(self._provider_step("logger provider", "logs", lambda: logger_provider.force_flush(millis)))
+        return run_steps(steps, time.monotonic() + timeout, action="flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop everything within ``timeout`` seconds; True when everything flushed.
@@ -337,7 +394,9 @@ class ProviderGuard:
             self._prefork.close()  # a worker hands its final counts over while its providers still collect
         except Exception as exc:
             logger.warning("otelsvc: pre-fork shutdown step failed: %s: %s", type(exc).__name__, exc)
-        failures_before = self._failures()
+        if self._instrumentation is not None:
+            self._instrumentation.undo()
+        self._unbridge_logging()
         millis = timeout * 1000
         provider: Any = self.meter_provider
         tracer_provider: Any = self.tracer_provider
@@ -345,13 +404,10 @@ class ProviderGuard:
             self._provider_step("meter provider", "metrics", lambda: provider.shutdown(timeout_millis=millis)),
             self._provider_step("tracer provider", "spans", tracer_provider.shutdown),
         ]
-        finished = run_steps(steps, deadline)
-        ok = finished and self._failures() == failures_before
-        for pipeline in self.pipelines:
-            pending = pipeline.pending()
-            if pending:
-                logger.warning("otelsvc: %d %s could not be delivered before shutdown", pending, pipeline.signal)
-                ok = False
+        if self.logger_provider is not None:
+            steps.append(self._provider_step("logger provider", "logs", self.logger_provider.shutdown))
+        # False exactly when a step is logged: one line per component that did not deliver, in time or not.
+        finished = ok = run_steps(steps, deadline)
         if self._server is not None:
             self._server.close(timeout=max(0.1, deadline - time.monotonic()))
         if finished:
@@ -381,7 +437,15 @@ class ProviderGuard:
             for pipeline in pipelines:
                 pipeline.abort()
 
-        return Step(label, shutdown, abort if pipelines else None)
+        # Built now, before the step runs: they compare the pipelines' health with what it is now.
+        items = {"spans": "span(s)", "logs": "log record(s)"}
+        verdicts = [v for v in (export_verdict(p.health, p.pending, items.get(p.signal, "item(s)"))
+                                for p in pipelines) if v is not None]
+
+        def verdict() -> str | None:
+            return next((reason for reason in (v() for v in verdicts) if reason is not None), None)
+
+        return Step(label, shutdown, abort if pipelines else None, verdict if verdicts else None)
 
     def __enter__(self) -> ProviderGuard:
         return self
@@ -440,6 +504,10 @@ class ProviderGuard:
         if not self._sdk_step("tracer_resource",
                               lambda: _sdk_internals.set_tracer_provider_resource(self.tracer_provider, self.resource)):
             spans_resource = self.resource
+        if self.logger_provider is not None:
+            logger_provider = self.logger_provider
+            self._sdk_step("logger_resource",
+                           lambda: _sdk_internals.set_logger_provider_resource(logger_provider, self.resource))
         for pipeline in self.pipelines:
             pipeline.after_fork(spans_resource)
         self._prefork = self._prefork.after_fork_in_child(self)

@@ -4,6 +4,11 @@ A handle keeps its own running aggregate (a sum, a last value, or histogram buck
 instrument's lock; the readers read that aggregate at collection time through the bridge. This is
 what makes recording cost one lock and one addition instead of the SDK's attribute hashing and
 per-reader fan-out.
+
+Exemplars (``OTEL_METRICS_EXEMPLAR_FILTER``): a counter series keeps its latest exemplar and a
+histogram series the latest per bucket, each as (value, time, trace id, span id). With the default
+``trace_based`` filter the recording path looks up the current context's span entry once; only a
+sampled span costs more (its ids and the time).
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry.context import _RUNTIME_CONTEXT, get_current
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from otelsvc._values import (
     FLOAT_MAX,
@@ -35,6 +44,7 @@ if TYPE_CHECKING:
     from otelsvc._bridge import BridgedInstrument
 
 __all__ = [
+    "EXEMPLAR_MODES",
     "CounterHandle",
     "GaugeHandle",
     "Handle",
@@ -53,12 +63,39 @@ _ONE = 1
 # second would take 146 years).
 _UNIT_MAX = 2**62
 _GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+_time_ns = time.time_ns
+
+# Exemplar filter modes, as handles keep them (the recording path tests the literals).
+EXEMPLAR_MODES = {"always_off": 0, "trace_based": 1, "always_on": 2}
+
+# The current context (a dict) without the API's call layers when the runtime is the default one.
+_current_context = (
+    _RUNTIME_CONTEXT._current_context.get
+    if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext
+    else get_current
+)
+
+# An exemplar: (value, time in ns, trace id, span id); ids are 0 when there was no valid span.
+ExemplarTuple = tuple[float, int, int, int]
+
+
+# The last span seen recording, with its ids and sampled flag: a span's ids never change, and one
+# span is usually current for many recordings in a row. One tuple, replaced whole (thread-safe).
+_last_span: tuple[Any, int, int, bool] = (None, 0, 0, False)
+
+
+def _span_ids(span: Any) -> tuple[Any, int, int, bool]:
+    """(span, trace id, span id, sampled) of ``span``, remembered as the last span seen."""
+    global _last_span
+    ctx = span.get_span_context()
+    _last_span = (span, ctx.trace_id, ctx.span_id, bool(ctx.trace_flags & 1))
+    return _last_span
 
 
 class Handle:
     """Base of every handle: the series' label values and its owning instrument."""
 
-    __slots__ = ("_lock", "_owner", "_seen", "_start", "_values", "label_text")
+    __slots__ = ("_exf", "_lock", "_owner", "_seen", "_start", "_values", "label_text")
 
     def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
         self._owner = owner
@@ -66,12 +103,17 @@ class Handle:
         self._lock = lock
         self._seen = False
         self._start = time.time_ns()
+        self._exf: int = getattr(owner, "exemplar_mode", 0)
         self.label_text: tuple[str, ...] | None = None
 
     @property
     def attributes(self) -> dict[str, str]:
         """The label values this handle is bound to, by label key."""
         return dict(zip(self._owner.label_keys, self._values, strict=False))
+
+    def exemplars(self, since: int) -> Sequence[ExemplarTuple | None]:
+        """Exemplars taken after ``since`` (ns); none on this kind."""
+        return ()
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
         self._lock = lock
@@ -87,18 +129,25 @@ class _SumHandle(Handle):
     float sum that would overflow drops the measurement that caused it.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_exemplar", "_value")
 
     def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
         super().__init__(owner, values, lock)
         self._value: float = 0
+        self._exemplar: ExemplarTuple | None = None
 
     def snapshot(self) -> float:
         return self._value
 
+    def exemplars(self, since: int) -> list[ExemplarTuple]:
+        """The series' exemplar when it was taken after ``since`` (ns): at most one."""
+        ex = self._exemplar
+        return [ex] if ex is not None and ex[1] > since else []
+
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
         self._value = 0
+        self._exemplar = None
 
     def _add_checked(self, n: object, monotonic: bool) -> None:
         try:
@@ -138,11 +187,11 @@ class _SumHandle(Handle):
 class CounterHandle(_SumHandle):
     """A monotonic counter series; ``add`` drops negative amounts as the SDK does.
 
-    A unit ``add()`` (``n`` the int 1) on a series whose sum is an int of at most 2**62 takes no lock:
-    it advances an ``itertools.count``, one C call the GIL makes atomic, and the count is folded into
-    the sum under the lock whenever the sum is read or another amount is added (a float first folds
-    the pending units, so a single thread sums in call order, as the SDK does). Builds without a GIL
-    always take the locked path (docs/performance.md).
+    With exemplars off, a unit ``add()`` (``n`` the int 1) on a series whose sum is an int of at most
+    2**62 takes no lock: it advances an ``itertools.count``, one C call the GIL makes atomic, and the
+    count is folded into the sum under the lock whenever the sum is read or another amount is added
+    (a float first folds the pending units, so a single thread sums in call order, as the SDK does).
+    Builds without a GIL always take the locked path (docs/performance.md).
     """
 
     __slots__ = ("_next", "_taken", "_unit")
@@ -166,14 +215,27 @@ class CounterHandle(_SumHandle):
             if total.__class__ is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
                 self._value = total
                 self._seen = True
-                self._unit = _GIL
-                return
-            self._fold()
-            total = self._value + n
-            if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
-                return self._store(total, n)
-            self._value = total
-            self._seen = True
+                self._unit = _GIL and not self._exf
+            else:
+                self._fold()
+                total = self._value + n
+                if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
+                    return self._store(total, n)
+                self._value = total
+                self._seen = True
+        # The exemplar filter (off 0, trace_based 1, always_on 2); the span entry is read first, as the
+        # default filter needs it and a membership test is the cheapest read when there is no span.
+        context = _current_context()
+        if _SPAN_KEY in context:
+            if self._exf:
+                span = context[_SPAN_KEY]
+                ids = _last_span
+                if ids[0] is not span:
+                    ids = _span_ids(span)
+                if ids[3] or self._exf == 2:
+                    self._exemplar = (n, _time_ns(), ids[1], ids[2])
+        elif self._exf == 2:
+            self._exemplar = (n, _time_ns(), 0, 0)
 
     def _fold(self) -> None:
         """Add the pending lock-free units to the sum and close the unit path (under the lock)."""
@@ -191,7 +253,7 @@ class CounterHandle(_SumHandle):
         with self._lock:
             self._fold()
             value = self._value
-            self._unit = _GIL and value.__class__ is int and 0 <= value <= _UNIT_MAX and self._seen
+            self._unit = _GIL and not self._exf and value.__class__ is int and 0 <= value <= _UNIT_MAX and self._seen
             return value
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
@@ -269,7 +331,7 @@ class HistogramHandle(Handle):
     the OTLP push is the only one otelsvc makes.)
     """
 
-    __slots__ = ("_bounds", "_cmax", "_cmin", "_counts", "_max", "_min", "_sum")
+    __slots__ = ("_bounds", "_cmax", "_cmin", "_counts", "_ex_last", "_exemplars", "_max", "_min", "_sum")
 
     def __init__(
         self,
@@ -286,6 +348,8 @@ class HistogramHandle(Handle):
         self._max = -math.inf
         self._cmin = math.inf
         self._cmax = -math.inf
+        self._exemplars: list[ExemplarTuple | None] | None = None  # per bucket, made at the first exemplar
+        self._ex_last = 0  # time of the latest exemplar (a scrape skips series without a new one)
 
     def record(self, v: float) -> None:
         """Record one observation ``v`` (>= 0; negative values are dropped as the SDK does)."""
@@ -308,6 +372,24 @@ class HistogramHandle(Handle):
             if v > self._max:
                 self._max = v
             self._seen = True
+        context = _current_context()  # the exemplar filter, as in CounterHandle.add
+        if _SPAN_KEY in context:
+            if self._exf:
+                span = context[_SPAN_KEY]
+                ids = _last_span
+                if ids[0] is not span:
+                    ids = _span_ids(span)
+                if ids[3] or self._exf == 2:
+                    self._exemplar_at(i, (v, _time_ns(), ids[1], ids[2]))
+        elif self._exf == 2:
+            self._exemplar_at(i, (v, _time_ns(), 0, 0))
+
+    def _exemplar_at(self, bucket: int, exemplar: ExemplarTuple) -> None:
+        exemplars = self._exemplars
+        if exemplars is None:
+            exemplars = self._exemplars = [None] * (len(self._bounds) + 1)
+        exemplars[bucket] = exemplar
+        self._ex_last = exemplar[1]
 
     def _record_checked(self, v: object) -> None:
         try:
@@ -339,8 +421,17 @@ class HistogramHandle(Handle):
             self._min, self._max = math.inf, -math.inf
             return list(self._counts), self._sum, low, high
 
+    def exemplars(self, since: int) -> list[ExemplarTuple | None]:
+        """Per bucket, the latest exemplar taken after ``since`` (ns), else None; [] when none is."""
+        exemplars = self._exemplars
+        if self._ex_last <= since or exemplars is None:
+            return []
+        return [ex if ex is not None and ex[1] > since else None for ex in exemplars]
+
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
+        self._exemplars = None
+        self._ex_last = 0
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0
         self._min = self._cmin = math.inf

@@ -93,6 +93,7 @@ class OTelLogHandler(logging.Handler):
         super().__init__(level)
         self._provider = logger_provider
         self._loggers: dict[str, _Logger] = {}
+        self._failed = False
 
     def _logger(self, name: str) -> _Logger:
         logger = self._loggers.get(name)
@@ -120,7 +121,11 @@ class OTelLogHandler(logging.Handler):
                 body=body,
                 attributes=_attributes(record),
             )
-        except Exception:
-            self.handleError(record)
+        except Exception as exc:
+            # Once, on otelsvc's own logger (never bridged): a traceback per record would flood stderr.
+            if not self._failed:
+                self._failed = True
+                logging.getLogger("otelsvc").warning("otelsvc: a log record could not be bridged (%s: %s); "
+                                                     "later failures are not logged", type(exc).__name__, exc)
         finally:
             _local.emitting = False

@@ -65,7 +65,7 @@ class MetricsPush:
     def metric_readers(self) -> Sequence[MetricReader]:
         return (self.reader,)
 
-    def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider) -> None:
+    def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider, logger_provider: Any) -> None:
         pass
 
     def metadata(self) -> dict[str, Any]:

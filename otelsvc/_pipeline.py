@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PIPELINES", "Pipeline", "Signal", "build_pipelines"]
 
-Signal = Literal["metrics", "spans"]
+Signal = Literal["metrics", "spans", "logs"]
 
 
 class Pipeline(Protocol):
@@ -38,8 +38,9 @@ class Pipeline(Protocol):
         """Readers to give the MeterProvider (built before it)."""
         ...
 
-    def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider) -> None:
-        """Hook into the providers once both exist (span processors, self-metrics)."""
+    def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider, logger_provider: Any) -> None:
+        """Hook into the providers once they exist (span and log processors, self-metrics); ``logger_provider``
+        is None when the SDK's logs module failed its check."""
         ...
 
     def metadata(self) -> dict[str, Any]:
@@ -75,8 +76,14 @@ def _spans_push(settings: Settings, bridge: Bridge) -> Pipeline | None:
     return SpansPush(settings) if settings.otlp_traces is not None else None
 
 
+def _logs_push(settings: Settings, bridge: Bridge) -> Pipeline | None:
+    from otelsvc._logs_push import LogsPush
+
+    return LogsPush(settings) if settings.otlp_logs is not None else None
+
+
 # Every pipeline otelsvc knows; each returns None when the settings leave it off.
-PIPELINES: tuple[Callable[[Settings, Bridge], Pipeline | None], ...] = (_metrics_push, _spans_push)
+PIPELINES: tuple[Callable[[Settings, Bridge], Pipeline | None], ...] = (_metrics_push, _spans_push, _logs_push)
 
 
 def build_pipelines(settings: Settings, bridge: Bridge) -> list[Pipeline]:

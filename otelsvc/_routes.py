@@ -104,9 +104,7 @@ class TelemetryRoutes:
         return response
 
     def _metrics(self, headers: Mapping[str, str]) -> Response:
-        from otelsvc._sdk_internals import openmetrics_available
-
-        openmetrics = _accepts(headers.get("accept"), "application/openmetrics-text") and openmetrics_available()
+        openmetrics = _accepts(headers.get("accept"), "application/openmetrics-text")
         try:
             body = self.source.render_metrics(openmetrics)
         except Exception as exc:

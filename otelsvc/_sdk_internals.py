@@ -9,8 +9,8 @@ numbers stay right, nothing crashes, and where fork safety cannot be kept (the S
 cannot be emptied in a forked child), the child stops exporting what SDK instruments recorded, with
 a logged error, rather than count the parent's measurements twice.
 
-Private modules of the SDK (``opentelemetry.sdk.metrics._internal``, and ``opentelemetry.sdk._logs``
-when the logs provider lands) are imported here and nowhere else.
+Private modules of the SDK (``opentelemetry.sdk.metrics._internal``, the logs SDK
+``opentelemetry.sdk._logs`` and the logs API ``opentelemetry._logs``) are imported here and nowhere else.
 """
 
 from __future__ import annotations
@@ -54,10 +54,14 @@ __all__ = [
     "check",
     "global_meter_provider_is_set",
     "global_tracer_provider_is_set",
+    "LogsSdk",
+    "global_logger_provider_is_set",
+    "logs_sdk",
+    "new_logger_provider",
+    "set_global_logger_provider",
+    "set_logger_provider_resource",
     "instrument_classes",
     "meter_provider_resource",
-    "openmetrics_available",
-    "openmetrics_collector",
     "prometheus_mapping",
     "reader_cardinality_limits_supported",
     "reader_limits",
@@ -76,7 +80,8 @@ Internal = Literal[
     "tracer_resource",
     "global_provider_flags",
     "prometheus_mapping",
-    "openmetrics_collector",
+    "logs_sdk",
+    "logger_resource",
 ]
 
 INTERNALS: dict[Internal, str] = {
@@ -89,7 +94,9 @@ INTERNALS: dict[Internal, str] = {
     "global_provider_flags": "opentelemetry.metrics._internal._METER_PROVIDER_SET_ONCE and "
     "opentelemetry.trace._TRACER_PROVIDER_SET_ONCE",
     "prometheus_mapping": "opentelemetry.exporter.prometheus._mapping (metric, label and unit names)",
-    "openmetrics_collector": "opentelemetry.exporter.prometheus._CustomCollector",
+    "logs_sdk": "opentelemetry.sdk._logs (LoggerProvider, batch processor, exporters) and opentelemetry._logs "
+    "(the logs API: SeverityNumber, set_logger_provider), both private in the SDK",
+    "logger_resource": "LoggerProvider._update_resource",
 }
 
 FALLBACKS: dict[Internal, str] = {
@@ -104,7 +111,8 @@ FALLBACKS: dict[Internal, str] = {
     "global_provider_flags": "set_meter_provider/set_tracer_provider are called and read back with the "
     "public getters",
     "prometheus_mapping": "otelsvc's own copy of the OTel Prometheus naming rules",
-    "openmetrics_collector": "scrapes asking for OpenMetrics get Prometheus text 0.0.4",
+    "logs_sdk": "no logger provider is built: log records are not exported (metrics and spans are unaffected)",
+    "logger_resource": "a forked child's log records keep the parent's service.instance.id",
 }
 
 
@@ -280,6 +288,91 @@ def set_tracer_provider_resource(provider: Any, resource: Resource) -> None:
         tracer.resource = provider._resource
 
 
+# -- logs -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LogsSdk:
+    """The logs SDK's classes otelsvc builds with (their module is private and has been renamed before)."""
+
+    LoggerProvider: type
+    BatchLogRecordProcessor: type
+    SimpleLogRecordProcessor: type
+    LogRecordExporter: type
+    LogRecordExportResult: Any
+    ConsoleLogRecordExporter: type
+    InMemoryLogRecordExporter: type
+    SeverityNumber: Any
+
+
+@functools.lru_cache(maxsize=1)
+def logs_sdk() -> LogsSdk:
+    """The logs SDK classes; raises SdkInternalChanged when they moved."""
+    try:
+        from opentelemetry._logs import SeverityNumber
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import (
+            BatchLogRecordProcessor,
+            ConsoleLogRecordExporter,
+            InMemoryLogRecordExporter,
+            LogRecordExporter,
+            LogRecordExportResult,
+            SimpleLogRecordProcessor,
+        )
+    except ImportError as exc:
+        raise SdkInternalChanged(str(exc)) from None
+    return LogsSdk(LoggerProvider, BatchLogRecordProcessor, SimpleLogRecordProcessor, LogRecordExporter,
+                   LogRecordExportResult, ConsoleLogRecordExporter, InMemoryLogRecordExporter, SeverityNumber)
+
+
+def new_logger_provider(resource: Resource, max_attributes: int = 128, max_attribute_length: int | None = None) -> Any:
+    """A LoggerProvider with no atexit hook of its own (the guard bounds its shutdown), no self-metrics
+    on the global meter provider, and attribute limits given explicitly where the release takes them
+    (left to itself, it reads OTEL_ATTRIBUTE_* and raises on a value it cannot parse)."""
+    cls = logs_sdk().LoggerProvider
+    parameters = inspect.signature(cls).parameters
+    kwargs: dict[str, Any] = {"resource": resource, "shutdown_on_exit": False}
+    if "meter_provider" in parameters:
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        kwargs["meter_provider"] = NoOpMeterProvider()
+    if "log_record_limits" in parameters:
+        from opentelemetry.sdk._logs import LogRecordLimits
+
+        length = LogRecordLimits.UNSET if max_attribute_length is None else max_attribute_length
+        wanted = {"max_attributes": max_attributes, "max_attribute_length": length,
+                  "max_log_record_attributes": max_attributes, "max_log_record_attribute_length": length}
+        accepted = inspect.signature(LogRecordLimits).parameters
+        kwargs["log_record_limits"] = LogRecordLimits(**{k: v for k, v in wanted.items() if k in accepted})
+    return cls(**kwargs)
+
+
+def set_logger_provider_resource(provider: Any, resource: Resource) -> None:
+    """Give an existing LoggerProvider (and the loggers it made) a new resource, as after a fork."""
+    update = getattr(provider, "_update_resource", None)
+    if update is None:
+        raise SdkReleaseLacks("LoggerProvider has no _update_resource")
+    update(resource)
+
+
+def global_logger_provider_is_set() -> bool:
+    from opentelemetry._logs._internal import _LOGGER_PROVIDER_SET_ONCE
+
+    done = _LOGGER_PROVIDER_SET_ONCE._done
+    if not isinstance(done, bool):
+        raise SdkInternalChanged("_LOGGER_PROVIDER_SET_ONCE._done is not a bool")
+    return done
+
+
+def set_global_logger_provider(provider: Any) -> bool:
+    """Make ``provider`` the global logger provider; False when another one already is."""
+    from opentelemetry._logs import get_logger_provider, set_logger_provider
+
+    if global_logger_provider_is_set():
+        return get_logger_provider() is provider
+    set_logger_provider(provider)
+    return get_logger_provider() is provider
+
+
 # -- globals ----------------------------------------------------------------------------------------
 
 def global_meter_provider_is_set() -> bool:
@@ -311,20 +404,6 @@ def prometheus_mapping() -> ModuleType:
     from opentelemetry.exporter.prometheus import _mapping
 
     return _mapping
-
-
-def openmetrics_available() -> bool:
-    """Whether scrapes can be served as OpenMetrics (through the OTel exporter's collector)."""
-    return check().has("openmetrics_collector")
-
-
-def openmetrics_collector(disable_target_info: bool = False) -> Any:
-    """A fresh ``_CustomCollector`` of the OTel Prometheus exporter, or None when it cannot be used."""
-    if not check().has("openmetrics_collector"):
-        return None
-    from opentelemetry.exporter.prometheus import _CustomCollector
-
-    return _CustomCollector(disable_target_info=disable_target_info)
 
 
 # -- the self-check -----------------------------------------------------------------------------------
@@ -444,19 +523,29 @@ def _check_prometheus_mapping() -> None:
             "the naming rules changed")
 
 
-def _check_openmetrics_collector() -> None:
-    from opentelemetry.exporter.prometheus import _CustomCollector
+def _check_logs_sdk() -> None:
+    sdk = logs_sdk()
+    exporter = sdk.InMemoryLogRecordExporter()
+    provider = new_logger_provider(Resource({"probe": "a"}))
+    provider.add_log_record_processor(sdk.SimpleLogRecordProcessor(exporter))
+    provider.get_logger("probe").emit(body="hello", severity_number=sdk.SeverityNumber.WARN)
+    (item,) = exporter.get_finished_logs()
+    record = getattr(item, "log_record", item)
+    _expect(record.body == "hello" and item.resource.attributes.get("probe") == "a", "a record does not arrive")
+    global_logger_provider_is_set()
+    provider.shutdown()
 
-    provider, reader = _probe()
-    provider.get_meter("probe").create_counter("c").add(2)
-    collector = _CustomCollector(disable_target_info=True)
-    data = reader.read()
-    assert data is not None
-    collector.add_metrics_data(data)
-    families = list(collector.collect())
-    _expect(any(s.name == "c_total" and s.value == 2 for f in families for s in f.samples)
-            and not any(f.name == "target" for f in families),
-            "the collector does not turn a collection into metric families")
+
+def _check_logger_resource() -> None:
+    sdk = logs_sdk()
+    exporter = sdk.InMemoryLogRecordExporter()
+    provider = new_logger_provider(Resource({"probe": "a"}))
+    provider.add_log_record_processor(sdk.SimpleLogRecordProcessor(exporter))
+    logger_ = provider.get_logger("probe")
+    set_logger_provider_resource(provider, Resource({"probe": "b"}))
+    logger_.emit(body="x")
+    (item,) = exporter.get_finished_logs()
+    _expect(item.resource.attributes.get("probe") == "b", "loggers keep the old resource")
     provider.shutdown()
 
 
@@ -468,7 +557,8 @@ _CHECKS: dict[Internal, Callable[[], None]] = {
     "tracer_resource": _check_tracer_resource,
     "global_provider_flags": _check_global_flags,
     "prometheus_mapping": _check_prometheus_mapping,
-    "openmetrics_collector": _check_openmetrics_collector,
+    "logs_sdk": _check_logs_sdk,
+    "logger_resource": _check_logger_resource,
 }
 
 

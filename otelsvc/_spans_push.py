@@ -39,7 +39,7 @@ class SpansPush:
     def metric_readers(self) -> Sequence[MetricReader]:
         return ()
 
-    def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider) -> None:
+    def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider, logger_provider: Any) -> None:
         s = self._settings
         tracer_provider.add_span_processor(
             BatchSpanProcessor(

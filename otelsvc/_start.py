@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from otelsvc._config import UNSET, load_settings
@@ -27,6 +27,7 @@ def start(
     tls_keyfile: str | None = UNSET,
     max_connections: int = UNSET,
     max_header_bytes: int = UNSET,
+    prometheus_scope_info: bool = UNSET,
     read_timeout: float = UNSET,
     otlp_endpoint: str | None = UNSET,
     otlp_protocol: Literal["grpc", "http/protobuf"] = UNSET,
@@ -37,6 +38,9 @@ def start(
     namespace: str | None = UNSET,
     runtime_metrics: bool = UNSET,
     span_buffer_size: int = UNSET,
+    log_bridge: bool = UNSET,
+    log_buffer_size: int = UNSET,
+    instrument: Sequence[str] | str = UNSET,
 ) -> ProviderGuard:
     """Start telemetry for this process and return its guard.
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from otelsvc._mounting import require_prometheus_reader
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
 if TYPE_CHECKING:
@@ -22,7 +23,11 @@ def _reason(status: int) -> str:
 
 
 def make_wsgi_app(guard: ProviderGuard) -> WSGIApp:
-    """A WSGI app answering /metrics, /health and /metadata for ``guard`` (relative to SCRIPT_NAME)."""
+    """A WSGI app answering /metrics, /health and /metadata for ``guard`` (relative to SCRIPT_NAME).
+
+    Raises ConfigError at once when ``guard`` has no Prometheus reader (``prometheus=None``).
+    """
+    require_prometheus_reader(guard, "make_wsgi_app")
 
     def app(environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
         headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}

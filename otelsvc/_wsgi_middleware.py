@@ -64,7 +64,8 @@ class HttpMetricsMiddleware:
     A Flask app gets a first ``before_request`` function that leaves its matched URL rule in the
     environ, read after the app ran (no second matching); other apps can pass
     ``route_resolver(environ) -> template | None``, called after the app ran.
-    ``spans=False`` keeps the metrics and makes no spans.
+    ``spans=False`` keeps the metrics and makes no spans; the default makes them when the guard exports
+    traces (an OTLP or console traces exporter, or the testing guard).
     """
 
     def __init__(
@@ -73,7 +74,7 @@ class HttpMetricsMiddleware:
         guard: ProviderGuard | None = None,
         metrics: HttpMetrics | None = None,
         route_resolver: Callable[[WSGIEnviron], str | None] | None = None,
-        spans: bool = True,
+        spans: bool | None = None,
         **options: Any,
     ) -> None:
         from otelsvc._server_spans import ServerSpans
@@ -81,6 +82,8 @@ class HttpMetricsMiddleware:
 
         self.app = app
         self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
+        if spans is None:  # spans cost tens of microseconds: made only when they go somewhere
+            spans = getattr(self.metrics.guard, "traces_exported", True)
         self.spans: ServerSpans | None = ServerSpans(self.metrics.guard.tracer_provider) if spans else None
         self.resolve = route_resolver
         if route_resolver is None:

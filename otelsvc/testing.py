@@ -7,8 +7,9 @@
     assert guard.value("orders.placed", {"region": "eu"}) == 3
 
     with guard.tracer("t").start_as_current_span("work"):
-        ...
+        logging.getLogger("app").warning("inside")
     assert [s.name for s in guard.spans()] == ["work"]
+    assert guard.logs()[0].trace_id == guard.spans()[0].context.trace_id
 
 No server, no push, not global, no runtime metrics, unless the keywords say otherwise.
 """
@@ -69,6 +70,35 @@ class TestingGuard(ProviderGuard):
         add_processor = getattr(self.tracer_provider, "add_span_processor", None)
         if add_processor is not None:
             add_processor(SimpleSpanProcessor(self._span_exporter))
+        self._log_exporter: Any = None
+        if self.logger_provider is not None:
+            from otelsvc._sdk_internals import logs_sdk
+
+            sdk = logs_sdk()
+            self._log_exporter = sdk.InMemoryLogRecordExporter()
+            self.logger_provider.add_log_record_processor(sdk.SimpleLogRecordProcessor(self._log_exporter))
+            if settings.log_bridge:
+                self.bridge_logging()
+
+    @property
+    def traces_exported(self) -> bool:
+        return True
+
+    def logs(self, scope: str | None = None) -> list[Any]:
+        """Every log record emitted so far (or those of logger/scope ``scope``), oldest first.
+
+        Records from stdlib ``logging`` arrive through the bridge (``log_bridge``, on by default here);
+        each has ``body``, ``severity_text``, ``severity_number``, ``attributes``, ``trace_id``, ``span_id``.
+        """
+        if self._log_exporter is None:
+            return []
+        return [getattr(item, "log_record", item) for item in self._log_exporter.get_finished_logs()
+                if scope is None or item.instrumentation_scope.name == scope]
+
+    def clear_logs(self) -> None:
+        """Forget the log records emitted so far."""
+        if self._log_exporter is not None:
+            self._log_exporter.clear()
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
         """Every span ended so far (or those named ``name``), oldest first."""
@@ -107,6 +137,18 @@ class TestingGuard(ProviderGuard):
             if attrs == wanted:
                 return value
         return None
+
+    def exemplars(self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any) -> list[Any]:
+        """The exemplars of the series of ``name`` with exactly ``labels`` taken since the previous read
+        (each has ``value``, ``trace_id``, ``span_id``, ``time_unix_nano``); [] when there are none."""
+        wanted = {**(labels or {}), **kw}
+        metric = self.metrics().get(name)
+        if metric is None:
+            return []
+        for point in metric.data.data_points:
+            if dict(point.attributes or {}) == wanted:
+                return list(point.exemplars or [])
+        return []
 
     def histogram_value(
         self, name: str, labels: Mapping[str, Any] | None = None, **kw: Any

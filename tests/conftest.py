@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,7 @@ class Point:
     sum: float | None = None
     buckets: list[int] = field(default_factory=list)
     bounds: list[float] = field(default_factory=list)
+    exemplars: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +148,8 @@ def parse_rotel(text: str) -> tuple[list[ReceivedMetric], list[dict[str, Any]]]:
             section = "span"
         elif section == "span" and line.strip().startswith("Name"):
             spans[-1]["name"] = line.split(":", 1)[1].strip()
+        elif section == "span" and (m := re.match(r"\s*(Trace ID|ID)\s*: (\w*)$", line)):
+            spans[-1]["trace_id" if m.group(1) == "Trace ID" else "span_id"] = m.group(2)
         elif re.match(r"(Number|Histogram)DataPoints #", line) and current is not None:
             point = Point(attributes={})
             current.points.append(point)
@@ -164,7 +167,11 @@ def parse_rotel(text: str) -> tuple[list[ReceivedMetric], list[dict[str, Any]]]:
             elif key == "AggregationTemporality":
                 current.temporality = value
         elif section == "point" and point is not None:
-            if kv := _attr(line):
+            if line.startswith("Exemplar #"):
+                point.exemplars.append({})
+            elif point.exemplars and (m := re.match(r"\s*-> (Trace ID|Span ID|Value): (\S+)$", line)):
+                point.exemplars[-1][m.group(1)] = m.group(2)
+            elif kv := _attr(line):
                 point.attributes[kv[0]] = kv[1]
             elif line.startswith("Value: "):
                 point.value = float(line.split(": ", 1)[1])
@@ -204,7 +211,8 @@ class Rotel:
         out = open(self.out_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [rotel_binary(), "start", "--exporter", "blackhole",
-             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log-verbosity", "detailed",
+             "--debug-log", "metrics", "--debug-log", "traces", "--debug-log", "logs",
+             "--debug-log-verbosity", "detailed",
              "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
              "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}",
              "--pid-file", str(self.pid_file)],
@@ -269,9 +277,10 @@ def rotel(tmp_path: Path) -> Iterator[Rotel]:
 
 
 class Prometheus:
-    """A Prometheus server scraping one target every second."""
+    """A Prometheus server scraping one target every second (or every ``interval``), with optional rules."""
 
-    def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http") -> None:
+    def __init__(self, tmp: Path, target: str, token: str | None = None, scheme: str = "http",
+                 rules: Path | None = None, interval: str = "1s", flags: Sequence[str] = ()) -> None:
         self.binary = _need("prometheus")
         self.port = free_port()
         self.dir = tmp / f"prom-{self.port}"
@@ -279,14 +288,15 @@ class Prometheus:
         auth = f"    authorization:\n      credentials: {json.dumps(token)}\n" if token else ""
         tls = "    tls_config:\n      insecure_skip_verify: true\n" if scheme == "https" else ""
         (self.dir / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: otelsvc\n"
+            f"global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  evaluation_interval: 1s\n"
+            + (f"rule_files: [{json.dumps(str(rules))}]\n" if rules is not None else "")
+            + "scrape_configs:\n  - job_name: otelsvc\n"
             f"    scheme: {scheme}\n{auth}{tls}"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
         self.proc = subprocess.Popen(
             [self.binary, f"--config.file={self.dir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
+             f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}", *flags],
             stdout=open(self.dir / "log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # noqa: SIM115
         )
 
@@ -305,6 +315,15 @@ class Prometheus:
             payload = json.load(r)
         assert payload["status"] == "success", payload
         result: list[dict[str, Any]] = payload["data"]["result"]
+        return result
+
+    def query_exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        """``/api/v1/query_exemplars`` (needs ``--enable-feature=exemplar-storage``)."""
+        query = urllib.parse.urlencode({"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}"})
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/query_exemplars?{query}", timeout=5) as r:
+            payload = json.load(r)
+        assert payload["status"] == "success", payload
+        result: list[dict[str, Any]] = payload["data"]
         return result
 
     def wait_value(self, expr: str, predicate: Callable[[float], bool], timeout: float = 30.0) -> float:
@@ -329,8 +348,9 @@ class Prometheus:
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     servers: list[Prometheus] = []
 
-    def make(target: str, token: str | None = None, scheme: str = "http") -> Prometheus:
-        server = Prometheus(tmp_path, target, token, scheme)
+    def make(target: str, token: str | None = None, scheme: str = "http", rules: Path | None = None,
+             interval: str = "1s", flags: Sequence[str] = ()) -> Prometheus:
+        server = Prometheus(tmp_path, target, token, scheme, rules, interval, flags)
         servers.append(server)
         return server
 

@@ -87,7 +87,7 @@ def _record_everything(g: ProviderGuard) -> None:
     bridge.instrument("h.nolabels", "counter").bind().add(2)
 
 
-def _both(g: ProviderGuard) -> tuple[str, str, str, str]:
+def _both(g: ProviderGuard, scope_info: bool = True) -> tuple[str, str, str, str]:
     """(ours, upstream) Prometheus text, then (ours, upstream) OpenMetrics, from one collection."""
     reader = g._prometheus
     assert reader is not None
@@ -97,7 +97,7 @@ def _both(g: ProviderGuard) -> tuple[str, str, str, str]:
         reader._data = None
         reader.collect()
         data, reader._data = reader._data, None
-        ours = render_text(data, g.bridge, g.bridge.resource).decode()
+        ours = render_text(data, g.bridge, g.bridge.resource, scope_info=scope_info).decode()
         ours_om = reader._render_openmetrics(data).decode()
         scope = g.bridge.scope_metrics(reader)
     finally:
@@ -112,7 +112,7 @@ def _both(g: ProviderGuard) -> tuple[str, str, str, str]:
                                               first.schema_url), *data.resource_metrics[1:]])
 
     def upstream(render: Callable[[CollectorRegistry], bytes]) -> str:
-        collector = _CustomCollector()
+        collector = _CustomCollector(scope_info_enabled=scope_info)
         collector.add_metrics_data(merged)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
@@ -132,6 +132,52 @@ def test_byte_identical_to_the_upstream_exporter(guard: ProviderGuard) -> None:
     assert ours_om == reference_om.replace('le="10"', 'le="10.0"')
     list(parse_text(ours))
     list(parse_openmetrics(ours_om))  # type: ignore[no-untyped-call]
+
+
+def test_byte_identical_without_scope_labels() -> None:
+    """``prometheus_scope_info=False`` is the upstream exporter's ``scope_info_enabled=False``."""
+    g = _start(prometheus_scope_info=False)
+    try:
+        _record_everything(g)
+        ours, reference, ours_om, reference_om = _both(g, scope_info=False)
+    finally:
+        g.shutdown()
+    assert "otel_scope" not in ours and "otel_scope" not in ours_om
+    assert ours == reference
+    assert ours_om == reference_om.replace('le="10"', 'le="10.0"')
+
+
+def test_deviation_exemplars_in_openmetrics() -> None:
+    """Upstream renders no exemplar; ours are the only difference, on counter and bucket samples."""
+    g = _start(runtime_metrics=False)
+    try:
+        with g.tracer("t").start_as_current_span("work") as span:
+            _record_everything(g)
+        ours, reference, ours_om, reference_om = _both(g)
+    finally:
+        g.shutdown()
+    assert ours == reference  # no exemplars in text 0.0.4
+    ids = f'span_id="{span.get_span_context().span_id:016x}",trace_id="{span.get_span_context().trace_id:032x}"'
+    with_exemplar = [line for line in ours_om.splitlines() if " # {" in line]
+    assert with_exemplar and all(ids in line for line in with_exemplar)
+    assert all(line.split("{")[0].endswith(("_total", "_bucket")) for line in with_exemplar)
+    stripped = "\n".join(line.split(" # {")[0] for line in ours_om.splitlines()) + "\n"
+    assert stripped == reference_om.replace('le="10"', 'le="10.0"')
+    list(parse_openmetrics(ours_om))  # type: ignore[no-untyped-call]
+
+
+def test_deviation_one_family_per_name() -> None:
+    """Upstream writes a second HELP/TYPE for one name when descriptions differ (promtool fails); ours joins them."""
+    g = _start(runtime_metrics=False)
+    try:
+        g.meter("fastapi").create_counter("reqs", description="FastAPI's").add(1)
+        g.bridge.instrument("reqs", "counter", "", "otelsvc's").bind().add(2)
+        ours, reference, ours_om, reference_om = _both(g)
+    finally:
+        g.shutdown()
+    assert reference.count("# HELP reqs_total") == 2 and ours.count("# HELP reqs_total") == 1
+    assert ours == reference.replace("# HELP reqs_total otelsvc's\n# TYPE reqs_total counter\n", "")
+    assert ours_om == reference_om.replace("# HELP reqs otelsvc's\n# TYPE reqs counter\n", "")
 
 
 def test_families_follow_the_upstream_order_with_traces_on() -> None:
@@ -187,9 +233,9 @@ def test_deviation_integer_bounds_are_canonical_in_openmetrics() -> None:
 
 # prometheus_client's OpenMetrics parser test cases (tests/openmetrics/test_parser.py) that OTel data
 # can express, each as the OTel recording that yields it: (case, record, expected samples).
-# Not applicable: summaries and quantiles, info and stateset, timestamps, exemplars (off), native
+# Not applicable: summaries and quantiles, info and stateset, timestamps, native
 # histograms, untyped metrics and names without metadata (every OTel metric has a type), NaN and
-# infinite sample values (the SDK and the handles drop non-finite measurements).
+# infinite sample values (the SDK and the handles drop non-finite measurements). Exemplars: tests/test_exemplars.py.
 Recorder = Callable[[ProviderGuard], object]
 
 

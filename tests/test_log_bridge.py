@@ -117,7 +117,17 @@ def test_a_failing_provider_never_raises_into_the_caller(capsys: pytest.CaptureF
     log = logging.getLogger("app.broken")
     handler = OTelLogHandler(Broken())
     log.addHandler(handler)
+    seen: list[logging.LogRecord] = []
+    own = logging.getLogger("otelsvc")
+    catcher = logging.Handler()
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    own.addHandler(catcher)
     try:
         log.error("still fine")
+        log.error("and again")
     finally:
         log.removeHandler(handler)
+        own.removeHandler(catcher)
+    assert [r.getMessage() for r in seen] == [
+        "otelsvc: a log record could not be bridged (RuntimeError: boom); later failures are not logged"]
+    assert capsys.readouterr().err == ""

@@ -129,11 +129,10 @@ def test_without_the_collect_hook_scrape_and_push_equal_the_fast_path(
 def test_without_the_resource_and_naming_internals_output_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     fast = _run(monkeypatch, "cumulative")
     _sdk_internals.check.cache_clear()
-    for internal in ("prometheus_mapping", "openmetrics_collector", "global_provider_flags"):
+    for internal in ("prometheus_mapping", "global_provider_flags"):
         monkeypatch.setitem(_sdk_internals._CHECKS, internal, _raise)
     slow = _run(monkeypatch, "cumulative")
     assert slow == fast
-    assert not _sdk_internals.openmetrics_available()
 
 
 def _raise() -> None:

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import free_port
@@ -84,9 +85,11 @@ def test_shutdown_is_bounded_against_unreachable_collector(
     assert first < 2.0 + 1.0, f"shutdown took {first}s with shutdown_timeout=2"
     assert again is False and second < 0.05
     assert exit_delay < 2.0, f"interpreter took {exit_delay}s to exit after shutdown"
-    otelsvc_lines = [line for line in stderr.splitlines() if line.startswith("LOG otelsvc|")]
-    assert otelsvc_lines, stderr
-    assert any("meter provider" in line or "metrics push" in line for line in otelsvc_lines), stderr
+    teardown_lines = [line for line in stderr.splitlines() if line.startswith("LOG otelsvc|otelsvc: shutdown of ")]
+    # Neither provider delivered anything: each is named in exactly one line, whatever the timing.
+    assert len(teardown_lines) == 2, stderr
+    assert sum("shutdown of meter provider (metrics push" in line for line in teardown_lines) == 1, stderr
+    assert sum("shutdown of tracer provider (span export" in line for line in teardown_lines) == 1, stderr
     assert "Traceback" not in stderr
     sdk_lines = [line for line in stderr.splitlines() if line.startswith("LOG opentelemetry")]
     assert sdk_lines == [], "SDK log lines must be routed through otelsvc.sdk"
@@ -96,6 +99,7 @@ def test_shutdown_with_live_collector_reports_true(rotel: object) -> None:
     ok, _first, again, _second, exit_delay, stderr = _run(rotel.grpc_endpoint, "grpc")  # type: ignore[attr-defined]
     assert ok is True and again is True, stderr
     assert exit_delay < 2.0
+    assert "shutdown of" not in stderr, "a successful shutdown logs no failure"
 
 
 def test_health_says_shutting_down_from_the_first_moment(silent_listener: int) -> None:
@@ -134,3 +138,51 @@ def test_force_flush_is_bounded_against_a_silent_collector(silent_listener: int)
         assert time.monotonic() - t0 < 2.0
     finally:
         guard.shutdown()
+
+
+class _FakeMetricExporter:
+    """Stands in for the OTLP metric exporter: every export answers ``result``, at once."""
+
+    def __new__(cls, result: str) -> Any:
+        from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+        class Fake(MetricExporter):
+            def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+                return MetricExportResult[result]
+
+            def force_flush(self, timeout_millis: float = 10_000) -> bool:
+                return True
+
+            def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+                pass
+
+        return Fake()
+
+
+@pytest.mark.parametrize("result", ["SUCCESS", "FAILURE"])
+def test_a_final_export_that_fails_in_time_is_logged_once_even_deep_in_a_failure_streak(
+    result: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: shutdown() returned False with nothing logged once the exporter's own reminder was quiet."""
+    import logging
+
+    import otelsvc
+    from otelsvc import _metrics_push
+
+    monkeypatch.setattr(_metrics_push, "build_metric_exporter", lambda *args: _FakeMetricExporter(result))
+    guard = otelsvc.start(prometheus=None, otlp_endpoint="http://127.0.0.1:9", export_interval=60,
+                          shutdown_timeout=5, set_global=False, runtime_metrics=False)
+    guard.meter("m").create_counter("c").add(1)
+    for _ in range(3):
+        guard.force_flush(timeout=5)
+    caplog.clear()
+    caplog.set_level(logging.WARNING, logger="otelsvc")
+    ok = guard.shutdown()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("otelsvc: shutdown of meter")]
+    teardown = [r.getMessage() for r in caplog.records if r.getMessage().startswith("otelsvc: shutdown of")]
+    if result == "SUCCESS":
+        assert ok is True and teardown == [], teardown
+    else:
+        assert guard.exporters["metrics"].consecutive_failures > 3
+        assert ok is False
+        assert teardown == lines and len(lines) == 1 and "failed: the export failed" in lines[0], teardown

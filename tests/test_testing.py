@@ -34,3 +34,21 @@ def test_testing_guard_reads_back_spans() -> None:
         assert guard.spans() == []
     finally:
         guard.shutdown()
+
+
+def test_testing_guard_reads_back_exemplars() -> None:
+    guard = start_testing()
+    try:
+        latency = guard.histogram("work.duration", unit="s", buckets=(0.1, 1.0)).bind()
+        requests = guard.meter("m").create_counter("requests")
+        with guard.tracer("t").start_as_current_span("work") as span:
+            latency.record(0.5)
+        (exemplar,) = guard.exemplars("work.duration")
+        assert exemplar.value == 0.5 and exemplar.trace_id == span.get_span_context().trace_id
+        assert guard.exemplars("work.duration") == []  # each read takes what came since the previous one
+        with guard.tracer("t").start_as_current_span("more") as span:
+            requests.add(1, {"route": "/a"})
+        assert [e.span_id for e in guard.exemplars("requests", route="/a")] == [span.get_span_context().span_id]
+        assert guard.exemplars("requests", route="/b") == [] and guard.exemplars("nothing") == []
+    finally:
+        guard.shutdown()

@@ -137,11 +137,9 @@ class Root(Role):
         merged = hub.aggregate.merged(_snapshot_of(guard))
         resource = guard.bridge.resource or guard.resource
         data = to_data(merged, resource)
-        if openmetrics:
-            return _openmetrics(data)
         from otelsvc._exposition import render_text
 
-        return render_text(data)
+        return render_text(data, openmetrics=openmetrics, scope_info=guard.settings.prometheus_scope_info)
 
     def close(self) -> None:
         if self.hub is not None:
@@ -190,19 +188,6 @@ class Worker(Role):
         child = Worker(self.path)
         child.attach(guard)
         return child
-
-
-def _openmetrics(data: Any) -> bytes:
-    from opentelemetry.exporter.prometheus import _CustomCollector
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.openmetrics.exposition import generate_latest
-
-    collector = _CustomCollector()
-    collector.add_metrics_data(data)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    out: bytes = generate_latest(registry)  # type: ignore[no-untyped-call]
-    return out
 
 
 def _connectable(path: Path) -> bool:

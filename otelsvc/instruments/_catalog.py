@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from otelsvc._exposition import prometheus_name
 from otelsvc.instruments import FAMILIES
 from otelsvc.instruments._spec import Family, Label, MetricSpec
 
-__all__ = ["catalog_json", "catalog_markdown", "family_markdown", "main"]
+__all__ = ["HELP", "catalog_json", "catalog_markdown", "configure", "family_markdown", "main", "run"]
+
+HELP = "print the instrument families: every metric with its kind, unit, labels, buckets and Prometheus name"
 
 _KIND = {"counter": "counter", "updowncounter": "up-down counter", "gauge": "gauge", "histogram": "histogram"}
 
@@ -35,6 +38,8 @@ def _prom(spec: MetricSpec) -> str:
 def family_markdown(family: Family) -> str:
     """One family as a markdown section."""
     lines = [f"## {family.name}", "", family.description, ""]
+    if family.origin:
+        lines += [f"Origin: {family.origin}", ""]
     lines.append(f"Namespace prefix: {'applies' if family.namespaced else 'never applies'}.")
     lines += ["", "| OTel name | kind | unit | labels | buckets | Prometheus name |", "|---|---|---|---|---|---|"]
     for spec in family.metrics:
@@ -86,6 +91,18 @@ def catalog_json() -> str:
         for f in FAMILIES
     ]
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``otelsvc catalog``."""
+    parser.add_argument("--format", choices=["markdown", "json"], default="markdown",
+                        help="markdown (as in docs/instruments) or json, for tooling (default: markdown)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``otelsvc catalog``: print the catalog."""
+    sys.stdout.write(catalog_json() if args.format == "json" else catalog_markdown())
+    return 0
 
 
 def main() -> None:

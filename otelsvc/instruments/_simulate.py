@@ -1,8 +1,14 @@
-"""Plausible simulated traffic for ``otelsvc demo``: every family recorded, deterministic per seed."""
+"""Plausible simulated traffic for ``otelsvc demo``: every family recorded, deterministic per seed.
+
+The default shape keeps the label values few, so that a scrape stays small enough to read (every
+metric of every family still appears); ``full=True`` spreads traffic over many partitions,
+services, peers and swimlanes, the way a busy service would, for load and cardinality tests.
+"""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from otelsvc.instruments.actor import ActorHandles, ActorMetrics
@@ -16,17 +22,36 @@ if TYPE_CHECKING:
 
 __all__ = ["Simulation"]
 
-_ACTOR_TYPES = ("counter", "chat_room", "session", "scheduler")
-_SERVICES = ("greeter", "checkout", "inventory")
-_PEERS = ("node-1", "node-2", "node-3")
 _ROUTES = (("GET", "/items/{id}", "/items/17"), ("POST", "/orders", "/orders"), ("GET", "/boot/aa:bb:cc", "/boot/x"))
 
 
-class Simulation:
-    """One ``step()`` records a tick of traffic across the five families."""
+@dataclass(frozen=True)
+class _Shape:
+    """The label values the simulated traffic spreads over."""
 
-    def __init__(self, guard: ProviderGuard, rng: random.Random | None = None) -> None:
+    actor_types: tuple[str, ...]
+    services: tuple[str, ...]
+    peers: tuple[str, ...]
+    swimlanes: tuple[str, ...] | None  # None: every swimlane of the network family
+    directions: tuple[str, ...]
+    partitions: int
+    deployments: int
+    invoker_errors: tuple[int, ...]
+    retry_statuses: tuple[int, ...]
+
+
+_SMALL = _Shape(("chat_room",), ("greeter",), ("node-1",), ("general",), ("outgoing",), 1, 1, (503,), (503,))
+_FULL = _Shape(("counter", "chat_room", "session", "scheduler"), ("greeter", "checkout", "inventory"),
+               ("node-1", "node-2", "node-3"), None, ("outgoing", "incoming"), 16, 3, (500, 503, 404, 429),
+               (503, 429, 404))
+
+
+class Simulation:
+    """One ``step()`` records a tick of traffic across the five families (``full``: over many label values)."""
+
+    def __init__(self, guard: ProviderGuard, rng: random.Random | None = None, full: bool = False) -> None:
         self.rng = rng or random.Random(0)
+        self.shape = _FULL if full else _SMALL
         self.actors = ActorMetrics(guard)
         self.network = NetworkMetrics(guard)
         self.invoker = InvokerMetrics(guard)
@@ -49,7 +74,7 @@ class Simulation:
 
     def _actors(self, rng: random.Random) -> None:
         if len(self._live_actors) < 8 or rng.random() < 0.3:
-            actor = self.actors.actor(rng.choice(_ACTOR_TYPES))
+            actor = self.actors.actor(rng.choice(self.shape.actor_types))
             self.actors.actor_started(actor)
             for phase in ("load_persisted", "create_state", "core_init", "total"):
                 actor.startup(phase, "success").record(rng.uniform(0.001, 0.05))
@@ -71,12 +96,12 @@ class Simulation:
             self.actors.actor_stopped(gone, rng.choice(("sleep", "destroy")))
 
     def _network(self, rng: random.Random) -> None:
-        lane_name = rng.choice(self.network.swimlanes)
+        lane_name = rng.choice(self.shape.swimlanes or self.network.swimlanes)
         lane = self.network.swimlane(lane_name)
         lane.rpc(rng.choice(("success", "success", "success", "error"))).record(rng.expovariate(1000))
         lane.acquisition("hit" if rng.random() < 0.8 else "miss", "success").record(rng.expovariate(10000))
         if rng.random() < 0.2 or not self._connections:
-            conn = self.network.connection(lane_name, rng.choice(_PEERS), rng.choice(("outgoing", "incoming")))
+            conn = self.network.connection(lane_name, rng.choice(self.shape.peers), rng.choice(self.shape.directions))
             lane.pending.add(1)
             lane.handshake("success").record(rng.expovariate(500))
             lane.pending.add(-1)
@@ -89,13 +114,14 @@ class Simulation:
             conn.closed()
 
     def _invocations_tick(self, rng: random.Random) -> None:
-        inv = self.invoker.invocation(rng.randrange(16), rng.choice(_SERVICES))
+        shape = self.shape
+        inv = self.invoker.invocation(rng.randrange(shape.partitions), rng.choice(shape.services))
         inv.queued()
         inv.queue_duration(rng.expovariate(100))
-        inv.pin(f"dp_{rng.randrange(3)}")
+        inv.pin(f"dp_{rng.randrange(shape.deployments)}")
         inv.task("started")
         inv.http_request(rng.expovariate(50))
-        status = 200 if rng.random() < 0.9 else rng.choice((500, 503, 404, 429))
+        status = 200 if rng.random() < 0.9 else rng.choice(shape.invoker_errors)
         inv.http_response(status)
         self._invocations.append(inv)
         if len(self._invocations) > 5:
@@ -104,7 +130,7 @@ class Simulation:
             done.task_duration(rng.expovariate(10))
             done.task("completed" if rng.random() < 0.9 else "failed", transient=True)
             done.end()
-        partition = self.invoker.partition(rng.randrange(16))
+        partition = self.invoker.partition(rng.randrange(shape.partitions))
         partition.slots_acquired.add()
         partition.slots_released.add()
         partition.set_limit(64)
@@ -112,7 +138,7 @@ class Simulation:
     def _discover(self, rng: random.Random) -> None:
         retries = rng.randint(0, 2)
         for _ in range(retries):
-            self.discovery.retry(status_code=rng.choice((503, 429, 404)))
+            self.discovery.retry(status_code=rng.choice(self.shape.retry_statuses))
         self.discovery.finished("success" if rng.random() < 0.9 else "retryable_exhausted", rng.uniform(0.01, 0.5))
 
     def _http(self, rng: random.Random) -> None:

@@ -67,13 +67,18 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class Family:
-    """A named set of metrics; ``namespaced`` families take the guard's namespace prefix."""
+    """A named set of metrics; ``namespaced`` families take the guard's namespace prefix.
+
+    ``description`` says what the family measures in any service; ``origin`` (docs only) names the
+    system whose metrics it was modelled on.
+    """
 
     name: str
     description: str
     metrics: tuple[MetricSpec, ...]
     namespaced: bool = True
     notes: tuple[str, ...] = field(default=())
+    origin: str = ""
 
     def metric(self, name: str) -> MetricSpec:
         for spec in self.metrics:

@@ -48,7 +48,10 @@ def _m(name: str, kind: str, unit: str, description: str, *labels: Label, bucket
 
 ACTOR_FAMILY = Family(
     name="actor",
-    description="Actors of one actor runtime in this process (Rivet's rivetkit).",
+    description="Actors hosted in this process (long-lived objects with their own state and message queue): "
+    "how many run, how they start and stop, their queues and inboxes, the actions they serve, the state "
+    "they change and the storage they use.",
+    origin="modelled on the actor metrics of Rivet's rivetkit.",
     metrics=(
         _m("actor.active", "updowncounter", "{actor}", "Actors alive in this process"),
         _m("actor.started", "counter", "{actor}", "Actors started"),

@@ -26,7 +26,9 @@ OUTCOME = Label("outcome", OUTCOMES)
 
 DISCOVERY_FAMILY = Family(
     name="discovery",
-    description="Finding and handshaking a deployment endpoint (Restate's service discovery).",
+    description="Looking up a remote endpoint and checking it answers before using it: attempts by outcome, "
+    "retries by reason, and the whole time taken including retries.",
+    origin="modelled on the service discovery metrics of Restate (a durable-execution runtime).",
     metrics=(
         MetricSpec("discovery.attempts", "counter", "{attempt}", "Discoveries by outcome", (OUTCOME,)),
         MetricSpec("discovery.retries", "counter", "{retry}", "Discovery retries by reason",

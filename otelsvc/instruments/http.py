@@ -39,7 +39,11 @@ PROTOCOL = Label("network.protocol.version", interned=True, description="HTTP ve
 
 HTTP_FAMILY = Family(
     name="http",
-    description="Serving HTTP (ASGI and WSGI middleware): semantic conventions plus the classic instruments.",
+    description="HTTP requests this service serves (recorded by the ASGI and WSGI middleware): requests in "
+    "flight, request duration by route, method and status, in the OpenTelemetry semantic conventions and "
+    "in the classic Prometheus names beside them.",
+    origin="the OpenTelemetry HTTP server semantic conventions; the classic names are those prometheus_client "
+    "users know (http_requests_total, http_request_duration_seconds).",
     namespaced=False,
     metrics=(
         MetricSpec("http.server.active_requests", "updowncounter", "{request}", "Requests in flight",

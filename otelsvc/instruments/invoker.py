@@ -29,7 +29,10 @@ PSD = (P, S, D)
 
 INVOKER_FAMILY = Family(
     name="invoker",
-    description="Invocations of user services by a durable-execution runtime (Restate's invoker).",
+    description="Work this service hands to downstream services over HTTP (invocations), per partition of "
+    "work, service and deployment: queueing, concurrency slots, task outcomes and durations, and the HTTP "
+    "calls themselves (time to first byte, round trip, non-2xx answers).",
+    origin="modelled on the invoker metrics of Restate (a durable-execution runtime calling user services).",
     metrics=(
         MetricSpec("invoker.invocations.queued", "counter", "{invocation}", "Invocations queued", PSD),
         MetricSpec("invoker.tasks", "counter", "{task}", "Invocation tasks by status",
@@ -41,9 +44,9 @@ INVOKER_FAMILY = Family(
         MetricSpec("invoker.concurrency.slots.released", "counter", "{slot}", "Concurrency slots released", (P,)),
         MetricSpec("invoker.task.duration", "histogram", "s", "Invocation task duration", PSD, "general"),
         MetricSpec("invoker.state.truncations", "counter", "{invocation}",
-                   "Eager state cut at the size limit", PSD),
-        MetricSpec("invoker.throttling.balance", "gauge", "{token}", "Throttling token balance (negative = throttled)",
-                   PSD),
+                   "Invocations whose state, sent along with the request, was cut at the size limit", PSD),
+        MetricSpec("invoker.throttling.balance", "gauge", "{token}",
+                   "Rate-limit tokens left (negative while throttled)", PSD),
         MetricSpec("invoker.queue.duration", "histogram", "s", "Time from enqueue to task start", PSD, "general"),
         MetricSpec("invoker.invocations.active", "updowncounter", "{invocation}",
                    "Invocations running on a pinned deployment", PSD),
@@ -51,7 +54,7 @@ INVOKER_FAMILY = Family(
                    PSD, "general"),
         MetricSpec("invoker.http.roundtrip.duration", "histogram", "s", "Request round trip including the body",
                    PSD, "general"),
-        MetricSpec("invoker.http.responses", "counter", "{response}", "Non-2xx answers from deployments",
+        MetricSpec("invoker.http.responses", "counter", "{response}", "Non-2xx responses from the called deployment",
                    (*PSD, Label("status_code", interned=True, description="three-digit code (interned)"))),
     ),
     notes=("invoker.tasks carries transient=true|false on failed only (empty otherwise, which Prometheus "

@@ -32,7 +32,10 @@ CACHE = Label("cache", ("hit", "miss"))
 
 NETWORK_FAMILY = Family(
     name="network",
-    description="A connection pool and its RPCs (Restate's networking).",
+    description="The connections this service keeps open to its peers, pooled per traffic class (swimlane), "
+    "and the RPCs sent over them: pool size, handshakes, time to get a connection or a send permit, RPC "
+    "round-trip time, connections opened and closed per peer.",
+    origin="modelled on the networking metrics of Restate (a durable-execution runtime).",
     metrics=(
         MetricSpec("network.pool.connections.active", "updowncounter", "{connection}",
                    "Connections in the pool", (SWIMLANE,)),

@@ -172,7 +172,7 @@ def test_collector_killed_and_restarted_loses_nothing(rotel: Rotel, protocol: st
             with tracer.start_as_current_span(f"during-outage-{i}"):
                 pass
         wait_until(lambda: guard.exporters["metrics"].consecutive_failures >= 3, timeout=30)
-        wait_until(lambda: guard.pipelines[-1].pending() == 20, timeout=30)
+        wait_until(lambda: next(p for p in guard.pipelines if p.signal == "spans").pending() == 20, timeout=30)
         assert _health(guard)["exporters"]["spans"]["consecutive_failures"] >= 1
         offset = len(rotel.text())
         rotel.start()

@@ -146,7 +146,7 @@ def test_in_flight_returns_to_zero_when_the_client_goes_away(served: tuple[Testi
 
 
 def test_root_path_is_not_part_of_the_route() -> None:
-    guard = start_testing()
+    guard = start_testing(prometheus="127.0.0.1:0", builtin_server=False)
     server = Server(build_app(guard, root_path="/prefix"))
     try:
         with httpx.Client(base_url=server.url) as client:

@@ -31,7 +31,7 @@ TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 @pytest.fixture
 def traced() -> Iterator[tuple[TestingGuard, InMemorySpanExporter]]:
-    guard = start_testing()
+    guard = start_testing(prometheus="127.0.0.1:0", builtin_server=False)  # TelemetryApp needs a reader
     exporter = InMemorySpanExporter()
     guard.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[attr-defined]
     yield guard, exporter

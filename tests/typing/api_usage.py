@@ -141,4 +141,7 @@ def configured_start() -> otelsvc.ProviderGuard:
         namespace="shop",
         runtime_metrics=True,
         span_buffer_size=2048,
+        log_bridge=True,
+        log_buffer_size=2048,
+        instrument=(),
     )
