@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -194,18 +194,18 @@ class CounterHandle(_SumHandle):
     Builds without a GIL always take the locked path (docs/performance.md).
     """
 
-    __slots__ = ("_next", "_taken", "_unit")
+    __slots__ = ("_count", "_taken", "_unit")
 
     def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
         super().__init__(owner, values, lock)
-        self._next = itertools.count().__next__
-        self._taken = 0  # calls of _next accounted for (folded units and the folds' own calls)
+        self._count: Iterator[int] | None = None  # made when the unit path first opens (memory)
+        self._taken = 0  # values of _count accounted for (folded units and the folds' own calls)
         self._unit = False  # the lock-free unit path is open
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
         if n is _ONE and self._unit:
-            self._next()
+            next(self._count)  # type: ignore[arg-type]
             return
         cls = n.__class__
         if (cls is not int and cls is not float) or not n >= 0:  # not-a-number fails n >= 0 too
@@ -215,7 +215,9 @@ class CounterHandle(_SumHandle):
             if total.__class__ is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
                 self._value = total
                 self._seen = True
-                self._unit = _GIL and not self._exf
+                if self._count is None and _GIL and not self._exf:
+                    self._count = itertools.count()
+                self._unit = self._count is not None and _GIL and not self._exf
             else:
                 self._fold()
                 total = self._value + n
@@ -240,7 +242,9 @@ class CounterHandle(_SumHandle):
     def _fold(self) -> None:
         """Add the pending lock-free units to the sum and close the unit path (under the lock)."""
         self._unit = False
-        mark = self._next()
+        if self._count is None:
+            return
+        mark = next(self._count)
         pending = mark - self._taken
         self._taken = mark + 1
         if pending:
@@ -253,12 +257,13 @@ class CounterHandle(_SumHandle):
         with self._lock:
             self._fold()
             value = self._value
-            self._unit = _GIL and not self._exf and value.__class__ is int and 0 <= value <= _UNIT_MAX and self._seen
+            self._unit = (self._count is not None and _GIL and not self._exf and value.__class__ is int
+                          and 0 <= value <= _UNIT_MAX and self._seen)
             return value
 
     def _reset(self, lock: threading.Lock, start: int) -> None:
         super()._reset(lock, start)
-        self._next = itertools.count().__next__
+        self._count = None
         self._taken = 0
         self._unit = False
 
