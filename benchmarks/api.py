@@ -11,6 +11,7 @@ median over rounds, and the best round, as ratios in the same run.
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import threading
 import time
@@ -118,7 +119,15 @@ def bench_unit_add(quick: bool, row: ROW) -> None:
     import otelsvc
 
     number, rounds = (20_000, 15) if quick else (100_000, 41)
-    guard = otelsvc.start(prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False)
+    saved = os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER")
+    os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = "always_off"  # the lock-free unit path is for exemplars off
+    try:
+        guard = otelsvc.start(prometheus="127.0.0.1:0", set_global=False, runtime_metrics=False)
+    finally:
+        if saved is None:
+            del os.environ["OTEL_METRICS_EXEMPLAR_FILTER"]
+        else:
+            os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = saved
     handle = guard.counter("unit.add", labels=("k",)).bind("v")
     child = pc.Counter("unit_add", "c", ["k"], registry=pc.CollectorRegistry()).labels("v")
     times = interleaved({"handle add()": handle.add, "pc inc()": child.inc}, number, rounds)

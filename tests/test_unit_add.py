@@ -12,7 +12,8 @@ import otelsvc
 
 
 @pytest.fixture
-def guard() -> Any:
+def guard(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")  # the unit path is for exemplars off
     g = otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False)
     yield g
     g.shutdown()
@@ -31,12 +32,14 @@ def test_unit_adds_exact_under_threads(guard: Any) -> None:
         for _ in range(1000):
             add(2)  # locked adds interleaved with the other thread's unit adds
 
+    handle.add()
+    assert handle._unit  # the lock-free path is the one under test
     threads = [threading.Thread(target=work) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert handle.snapshot() == 2 * adds + 2 * 2000
+    assert handle.snapshot() == 2 * adds + 2 * 2000 + 1
 
 
 @pytest.mark.parametrize("between", [0.1, 2.5e-7, 3, True, 2**62, 2**63, 10**400])
@@ -59,6 +62,18 @@ def test_same_sum_as_in_call_order(guard: Any, between: Any) -> None:
         expected = expected + 1
     value = handle.snapshot()
     assert value == expected and type(value) is type(expected)
+
+
+def test_unit_path_closed_with_exemplars_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
+    g = otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False)
+    try:
+        handle = g.counter("unit.exemplars", labels=("k",)).bind("v")
+        for _ in range(3):
+            handle.add()
+        assert not handle._unit and handle.snapshot() == 3
+    finally:
+        g.shutdown()
 
 
 def test_unit_path_after_fork_reset(guard: Any) -> None:
