@@ -30,6 +30,12 @@ MAIN_PYTHON = "3.11"
 # newest SDK on the main Python).
 CELLS = [(py, NEWEST) for py in PYTHONS if py != MAIN_PYTHON] + [(MAIN_PYTHON, sdk) for sdk in SDK_MINORS[:-1]]
 
+# uv reads neither pip.conf nor the system trust store by default: point it at the system CA bundle
+# (pip's own setting here), so that a TLS-intercepting proxy's certificate is trusted as pip trusts it.
+if os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
+    os.environ.setdefault("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+os.environ.setdefault("UV_NATIVE_TLS", "1")
+
 _pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
 for _bin in sorted(glob.glob(os.path.join(_pyenv, "versions", "3.1[0-9].*", "bin"))):
     os.environ["PATH"] = _bin + os.pathsep + os.environ["PATH"]

@@ -25,6 +25,7 @@ from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
 from otelsvc._pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._prefork import Role
 from otelsvc._resource import build_resource, child_instance_id
+from otelsvc._signals import threads_started_without_signals
 from otelsvc._teardown import Step, export_verdict, run_steps
 from otelsvc._version import __version__
 
@@ -116,8 +117,9 @@ class ProviderGuard:
                     ) from None
                 self._prefork = sibling
         try:
-            self._build(settings, extra_readers)
-            self._prefork.attach(self)
+            with threads_started_without_signals():  # the SDK's and otelsvc's threads leave signals alone
+                self._build(settings, extra_readers)
+                self._prefork.attach(self)
         except BaseException:
             self._prefork.close()
             if self._server is not None:

@@ -24,7 +24,6 @@ import errno
 import queue
 import re
 import selectors
-import signal
 import socket
 import ssl
 import threading
@@ -34,6 +33,7 @@ from collections.abc import Callable
 
 from otelsvc._logging import logger
 from otelsvc._routes import Response
+from otelsvc._signals import block_in_this_thread
 
 __all__ = ["TelemetryServer"]
 
@@ -47,19 +47,6 @@ _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
 _ACCEPTS_PER_WAKE = 64
-_SIGNALS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-            if hasattr(signal, name)}
-
-
-def _leave_signals_to_the_main_thread() -> None:
-    """Block the usual process signals in this thread, so the kernel delivers them to a thread that
-    can run their Python handlers promptly (a program waiting in ``Event.wait()`` in the main
-    thread is only woken when the signal interrupts that thread)."""
-    if hasattr(signal, "pthread_sigmask"):
-        with contextlib.suppress(OSError, ValueError):
-            signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-
-
 class _Reject(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -145,7 +132,7 @@ class TelemetryServer:
     # -- the accept thread ------------------------------------------------------------------------
 
     def _serve(self) -> None:
-        _leave_signals_to_the_main_thread()
+        block_in_this_thread()
         with selectors.DefaultSelector() as sel:
             loop = _AcceptLoop(self, sel)
             while not self._closed:
@@ -180,7 +167,7 @@ class TelemetryServer:
     def _refuse_loop(self) -> None:
         """One thread answers every connection over the cap with 503 (TLS: a clean close), so refusals
         spawn nothing."""
-        _leave_signals_to_the_main_thread()
+        block_in_this_thread()
         while True:
             conn = self._refusals.get()
             if conn is None:
@@ -225,7 +212,7 @@ class TelemetryServer:
         conn = raw
         kept = False
         if not inline:
-            _leave_signals_to_the_main_thread()
+            block_in_this_thread()
             if "thread" in self._troubles:  # a thread started: before this request is answered, say so
                 self._trouble("thread", None)
         try:
