@@ -362,6 +362,11 @@ class BufferedPushProxy:
             if overflow > 0:
                 self._health.dropped += overflow
 
+    @property
+    def health(self) -> ExporterHealth:
+        """The health this exporter reports to (a new one after ``renew``)."""
+        return self._health
+
     def pending(self) -> int:
         """Items waiting in the retry buffer."""
         return len(self._buffer)

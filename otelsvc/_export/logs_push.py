@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from otelsvc._config import Settings
+from otelsvc._export.buffered_push import BufferedPush
 from otelsvc._export.exporters import build_log_exporter, log_push_proxy
 from otelsvc._export.pipeline import Signal
 from otelsvc._serving.health import ExporterHealth
-from otelsvc._version import __version__
 
 __all__ = ["LogsPush"]
 
 
-class LogsPush:
+class LogsPush(BufferedPush):
     """Log records pushed over OTLP in batches, kept in a bounded buffer while the collector is away."""
 
     signal: Signal = "logs"
@@ -28,20 +24,15 @@ class LogsPush:
     def __init__(self, settings: Settings) -> None:
         sig = settings.otlp_logs
         assert sig is not None
-        self._sig = sig
-        self._settings = settings
-        self.component = f"log export (OTLP {sig.protocol})"
-        self.health = ExporterHealth(self.signal, sig.endpoint)
-        self.proxy = log_push_proxy(
+        component = f"log export (OTLP {sig.protocol})"
+        proxy = log_push_proxy(
             lambda: build_log_exporter(sig),
-            self.component,
-            self.health,
+            component,
+            ExporterHealth(self.signal, sig.endpoint),
             settings.log_buffer_size,
             retry_delay=settings.blrp_schedule_delay,
         )
-
-    def metric_readers(self) -> Sequence[MetricReader]:
-        return ()
+        super().__init__(settings, sig, component, proxy)
 
     def attach(self, meter_provider: MeterProvider, tracer_provider: TracerProvider, logger_provider: Any) -> None:
         if logger_provider is None:
@@ -58,29 +49,9 @@ class LogsPush:
                 export_timeout_millis=s.blrp_export_timeout * 1000,
             )
         )
-
-        def observe(options: CallbackOptions) -> list[Observation]:
-            return [Observation(self.health.dropped)]
-
-        meter_provider.get_meter("otelsvc", __version__).create_observable_counter(
+        self.count_drops(
+            meter_provider,
             "otelsvc.logs.dropped",
-            [observe],
-            unit="{record}",
-            description="Log records dropped because the collector was away longer than the retry buffer holds",
+            "{record}",
+            "Log records dropped because the collector was away longer than the retry buffer holds",
         )
-
-    def metadata(self) -> dict[str, Any]:
-        return {"endpoint": self.health.endpoint, "protocol": self._sig.protocol}  # the endpoint redacted
-
-    def pending(self) -> int:
-        return self.proxy.pending()
-
-    def abort(self) -> None:
-        self.proxy.abort()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return self.proxy.wait_idle(timeout)
-
-    def after_fork(self, resource: Resource | None) -> None:
-        self.health = ExporterHealth(self.signal, self._sig.endpoint)
-        self.proxy.renew(self.health)

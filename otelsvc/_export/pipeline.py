@@ -32,7 +32,11 @@ class Pipeline(Protocol):
     """The provider it hangs off, and its name on /health and /metadata."""
     component: str
     """How log lines name it, e.g. ``metrics push (OTLP grpc)``."""
-    health: ExporterHealth
+
+    @property
+    def health(self) -> ExporterHealth:
+        """Its exporter's health, as /health reports it (a new one in a forked child)."""
+        ...
 
     def metric_readers(self) -> Sequence[MetricReader]:
         """Readers to give the MeterProvider (built before it)."""
