@@ -9,9 +9,11 @@ import sys
 from conftest import Rotel
 
 CHILD = """
-import signal, sys, time, otelsvc
+import os, signal, sys, time, otelsvc
 if sys.argv[2] == "own":
-    signal.signal(signal.SIGTERM, lambda s, f: (print("OWN HANDLER", flush=True), sys.exit(3)))
+    # os.write, not print: the signal may land while the main thread is still inside print("READY"),
+    # and a buffered stdout refuses a reentrant call.
+    signal.signal(signal.SIGTERM, lambda s, f: (os.write(1, b"OWN HANDLER\\n"), sys.exit(3)))
 guard = otelsvc.start(prometheus=None, otlp_endpoint=sys.argv[1], export_interval=3600, set_global=False)
 guard.meter("m").create_counter("flushed.on.sigterm").add(11)
 print("READY", flush=True)
