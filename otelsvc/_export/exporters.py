@@ -127,39 +127,35 @@ def histogram_aggregation(kind: str) -> dict[type, Any]:
     return {Histogram: aggregation}
 
 
+def _build(sig: OtlpSignal, module: str, class_name: str, **common: Any) -> Any:
+    """A fresh SDK OTLP exporter (``module`` under the gRPC or HTTP package, by the signal's protocol),
+    built with otelsvc's parsed settings while the OTLP variables are hidden from it."""
+    import importlib
+
+    grpc = sig.protocol == "grpc"
+    package = "opentelemetry.exporter.otlp.proto." + ("grpc." if grpc else "http.")
+    cls = getattr(importlib.import_module(package + module), class_name)
+    kwargs = _grpc_kwargs(sig) if grpc else _http_kwargs(sig)
+    with otlp_variables_hidden():
+        return cls(**common, **kwargs, **_no_self_metrics(cls))
+
+
 def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "explicit") -> MetricExporter:
     """A fresh OTLP metric exporter for this signal's protocol."""
-    kwargs: dict[str, Any]
-    common: dict[str, Any] = {
-        "preferred_temporality": temporalities(preference),
-        "preferred_aggregation": histogram_aggregation(histogram),
-    }
-    if sig.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
-
-        kwargs = _grpc_kwargs(sig)
-        with otlp_variables_hidden():
-            return Grpc(**common, **kwargs, **_no_self_metrics(Grpc))
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
-
-    kwargs = _http_kwargs(sig)
-    with otlp_variables_hidden():
-        exporter: MetricExporter = Http(**common, **kwargs, **_no_self_metrics(Http))
+    exporter: MetricExporter = _build(
+        sig,
+        "metric_exporter",
+        "OTLPMetricExporter",
+        preferred_temporality=temporalities(preference),
+        preferred_aggregation=histogram_aggregation(histogram),
+    )
     return exporter
 
 
 def build_span_exporter(sig: OtlpSignal) -> SpanExporter:
     """A fresh OTLP span exporter for this signal's protocol."""
-    if sig.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
-
-        kwargs = _grpc_kwargs(sig)
-        with otlp_variables_hidden():
-            return Grpc(**kwargs, **_no_self_metrics(Grpc))
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
-
-    with otlp_variables_hidden():
-        return Http(**_http_kwargs(sig), **_no_self_metrics(Http))
+    exporter: SpanExporter = _build(sig, "trace_exporter", "OTLPSpanExporter")
+    return exporter
 
 
 class _Outcomes:
@@ -447,16 +443,7 @@ def log_push_proxy(
 
 def build_log_exporter(sig: OtlpSignal) -> Any:
     """A fresh OTLP log record exporter for this signal's protocol."""
-    if sig.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
-
-        kwargs = _grpc_kwargs(sig)
-        with otlp_variables_hidden():
-            return Grpc(**kwargs, **_no_self_metrics(Grpc))
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Http
-
-    with otlp_variables_hidden():
-        return Http(**_http_kwargs(sig), **_no_self_metrics(Http))
+    return _build(sig, "_log_exporter", "OTLPLogExporter")
 
 
 def _with_resource(spans: Sequence[ReadableSpan], resource: Resource) -> list[ReadableSpan]:
