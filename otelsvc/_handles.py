@@ -575,7 +575,11 @@ def end_request(
         finally:
             lock.release()
         if plain:
-            if duration._exf or classic._exf or total._exf:
+            # The exemplar filters, as ``record`` and ``add`` apply them: nothing more without a span
+            # in the context, unless a filter is always_on.
+            if (duration._exf or classic._exf or total._exf) and (
+                _SPAN_KEY in _current_context() or 2 in (duration._exf, classic._exf, total._exf)
+            ):
                 _request_exemplars(duration, i, classic, j, total, v)
             return
     step_pair(active, in_flight, -1)
