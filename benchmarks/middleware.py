@@ -341,7 +341,8 @@ if variant.startswith("otelsvc"):
     import otelsvc
     from otelsvc.asgi import HttpMetricsMiddleware
     guard = otelsvc.start(prometheus="127.0.0.1:0", builtin_server=False, set_global=False)
-    app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=variant == "otelsvc+spans")
+    if variant != "otelsvc-guard-only":
+        app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=variant == "otelsvc+spans")
 elif variant == "instrumentator":
     from prometheus_fastapi_instrumentator import Instrumentator
     Instrumentator().instrument(app)
@@ -447,14 +448,16 @@ def bench_server(quick: bool, row: ROW) -> None:
         return
     server_pin, client_pin, pinned = _pinning()
     seconds, rounds = (3, 3) if quick else (5, 7)
-    variants = ["none", "otelsvc", "otelsvc+spans"]
+    variants = ["none", "otelsvc", "otelsvc+spans", "otelsvc-guard-only"]
+    others = []
     for module, variant in (
         ("prometheus_fastapi_instrumentator", "instrumentator"),
         ("starlette_exporter", "starlette-exporter"),
         ("opentelemetry.instrumentation.asgi", "otel-asgi"),
     ):
         if importlib.util.find_spec(module) is not None:
-            variants.append(variant)
+            others.append(variant)
+    variants += others
     rps: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
     load_before = os.getloadavg()[0]
@@ -466,6 +469,7 @@ def bench_server(quick: bool, row: ROW) -> None:
             cpu[variant].append(cpu_each)
     load_after = os.getloadavg()[0]
     ratios = {v: [r / b for r, b in zip(rps[v], rps["none"], strict=True)] for v in variants}
+    cpu_ratios = {v: [c / b for c, b in zip(cpu[v], cpu["none"], strict=True)] for v in variants}
     per_request = {v: statistics.median(values) for v, values in cpu.items()}
     print(
         f"  uvicorn, 1 worker, {tool} -c16 on loopback, trivial route, {rounds} rounds of {seconds} s, {pinned}; "
@@ -476,7 +480,9 @@ def bench_server(quick: bool, row: ROW) -> None:
             f"    {variant:<20} median {statistics.median(rps[variant]):>8,.0f} req/s;"
             f" paired ratio to bare median {statistics.median(ratios[variant]):.2f}x"
             f" (range {min(ratios[variant]):.2f} to {max(ratios[variant]):.2f});"
-            f" {per_request[variant] * 1e6:6.1f} us server CPU/request"
+            f" server CPU/request {per_request[variant] * 1e6:6.1f} us, paired ratio median"
+            f" {statistics.median(cpu_ratios[variant]):.2f}x (range {min(cpu_ratios[variant]):.2f} to"
+            f" {max(cpu_ratios[variant]):.2f})"
             f"  (rounds: {', '.join(f'{v:,.0f}' for v in rps[variant])} req/s)"
         )
     for variant in ("otelsvc", "otelsvc+spans"):
@@ -494,7 +500,14 @@ def bench_server(quick: bool, row: ROW) -> None:
             "us",
             "no middleware",
         )
-        for other in variants[3:]:
+        row(
+            f"uvicorn CPU per request, {variant}",
+            per_request[variant] * 1e6,
+            per_request["otelsvc-guard-only"] * 1e6,
+            "us",
+            "otelsvc started, no middleware",
+        )
+        for other in others:
             row(
                 f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request[other] * 1e6, "us", other
             )
