@@ -107,6 +107,8 @@ def sanitize_attribute(key: str) -> str:
 
 
 def _label_value(value: Any) -> str:
+    if value.__class__ is str and value.isascii() and "\\" not in value and '"' not in value and "\n" not in value:
+        return value  # nothing to escape: the usual case
     text = escape_text(value) if isinstance(value, str) else dumps(value, default=str)
     return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
@@ -363,18 +365,49 @@ def _sorted_pairs(key: tuple[str, ...], header: tuple[Any, ...]) -> list[tuple[s
     return [(keys[i], values[i]) for i in order]
 
 
+def _templates(keys: list[str], scope_values: dict[str, str], order: list[int], header: tuple[str, str]) -> Any:
+    """Per instrument, %-templates of its handles' label texts with the scope labels filled in, and
+    which label value goes in each slot: a series' first render then costs one ``%`` per part."""
+    scope = list(scope_values.values())
+    count = len(scope)
+
+    def part(indices: list[int]) -> tuple[list[str], tuple[int, ...]]:
+        parts: list[str] = []
+        slots: list[int] = []
+        for i in indices:
+            if i < count:
+                parts.append(f'{keys[i]}="{scope[i]}"'.replace("%", "%%"))
+            else:
+                parts.append(keys[i].replace("%", "%%") + '="%s"')
+                slots.append(i - count)
+        return parts, tuple(slots)
+
+    name, exposed = (text.replace("%", "%%") for text in header)
+    everything, slots = part(order)
+    plain = "{" + ",".join(everything) + "}" if everything else ""
+    before, before_slots = part([i for i in order if keys[i] < "le"])
+    after, after_slots = part([i for i in order if keys[i] > "le"])
+    return (
+        (exposed + plain + " ", slots),
+        (name + "_bucket{" + "".join(p + "," for p in before) + 'le="', before_slots),
+        ('"' + "".join("," + p for p in after) + "} ", after_slots),
+        (plain, slots),
+    )
+
+
 def _label_text(key: tuple[str, ...], header: tuple[Any, ...], histogram: bool) -> str | tuple[str, str, str]:
     """A handle's cached label text: the sample prefix (for a histogram, the bucket prefix and suffix
     around ``le``, and its plain labels)."""
-    name: str = header[0]
-    exposed: str = header[1]
-    pairs = _sorted_pairs(key, header)
-    plain = _pairs(pairs)
+    values = [_label_value(v) for v in key]
+    sample, bucket, suffix, plain = header[9]
     if histogram:
-        before = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
-        after = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
-        return (name + "_bucket{" + before + 'le="', '"' + after + "} ", _braced(plain))
-    return exposed + _braced(plain) + " "
+        return (
+            bucket[0] % tuple(values[i] for i in bucket[1]),
+            suffix[0] % tuple(values[i] for i in suffix[1]),
+            plain[0] % tuple(values[i] for i in plain[1]),
+        )
+    text: str = sample[0] % tuple(values[i] for i in sample[1])
+    return text
 
 
 def _identity(key: tuple[str, ...], header: tuple[Any, ...]) -> str:
@@ -411,9 +444,11 @@ def _render_bridged(
         bounds = inst.bounds or ()
         les = [f"{b}" for b in bounds] + ["+Inf"]
         les_om = [floatToGoString(b) for b in bounds] + ["+Inf"]
-        header = cache["header"] = (name, exposed, kind, unit, keys, scope_values, order, les, les_om)
+        templates = _templates(keys, scope_values, order, (name, exposed))
+        header = (name, exposed, kind, unit, keys, scope_values, order, les, les_om, templates)
+        cache["header"] = header
         cache["scope_info"] = scope_info
-    name, exposed, kind, unit, keys, scope_values, order, les, les_om = header
+    name, exposed, kind, unit, keys, scope_values, order, les, les_om = header[:9]
     if families.taken(name, exposed):
         return False
     rows: list[str] = []
