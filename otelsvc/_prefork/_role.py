@@ -140,6 +140,16 @@ class Root(Role):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, self._record)
+        self.hub.render = lambda openmetrics: self._whole_run(guard, openmetrics)
+
+    def _whole_run(self, guard: ProviderGuard, openmetrics: bool) -> bytes:
+        """What a worker's mounted app serves: the aggregated scrape (this process's own before any worker joined)."""
+        aggregated = self.render(guard, openmetrics)
+        if aggregated is not None:
+            return aggregated
+        if guard._prometheus is None:
+            raise RuntimeError("the pre-fork serving process has no Prometheus reader")
+        return guard._prometheus.render(openmetrics)
 
     def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
         hub = self.hub
@@ -182,6 +192,15 @@ class Worker(Role):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.link: WorkerLink | None = None
+
+    def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
+        """With the built-in server on, this worker's own counts (the hub's process serves the run's);
+        with it off, the run's whole scrape from the hub, so every worker's mounted app serves it."""
+        if guard.settings.builtin_server:
+            return None
+        from otelsvc._prefork._hub import request_render
+
+        return request_render(self.path, openmetrics)
 
     def attach(self, guard: ProviderGuard) -> None:
         from otelsvc._prefork._worker import WorkerLink
@@ -230,8 +249,11 @@ def _hub_serving(base: Path, address: tuple[str, int]) -> dict[str, Any] | None:
 
 
 def plan(settings: Settings) -> Role:
-    """The role of a new guard; in a worker of a server that did not run otelsvc, start the run's sidecar."""
-    if settings.prometheus is None or not settings.builtin_server:
+    """The role of a new guard; in a worker of a server that did not run otelsvc, start the run's sidecar.
+
+    With ``builtin_server=False`` the roles are the same, but nothing binds the address: each worker's
+    mounted metrics app asks the hub for the run's whole scrape."""
+    if settings.prometheus is None:
         return Role()
     if sidecar_run is not None:
         return Root(sidecar_run)
@@ -244,7 +266,7 @@ def plan(settings: Settings) -> Role:
     with _paths.locked(base / f"{name}.lock"):
         if _connectable(path):
             return Worker(path)
-        holder = _hub_serving(base, settings.prometheus)
+        holder = _hub_serving(base, settings.prometheus) if settings.builtin_server else None
         if holder is not None and int(holder["pid"]) == master.pid:
             return Worker(Path(holder["socket"]))
         from otelsvc._prefork._sidecar import spawn
