@@ -195,8 +195,9 @@ class Worker(Role):
 
     def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
         """With the built-in server on, this worker's own counts (the hub's process serves the run's);
-        with it off, the run's whole scrape from the hub, so every worker's mounted app serves it."""
-        if guard.settings.builtin_server:
+        with it off, the run's whole scrape from the hub, so every worker's mounted app serves it (its
+        own counts when it never reached the hub, as it warned at start)."""
+        if guard.settings.builtin_server or self.link is None:
             return None
         from otelsvc._prefork._hub import request_render
 
