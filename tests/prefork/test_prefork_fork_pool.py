@@ -265,3 +265,32 @@ def test_a_mounted_worker_serves_the_whole_run_or_fails(tmp_path: Path, monkeypa
         guard.shutdown()
     assert not any(short.iterdir())
     short.rmdir()
+
+
+def test_a_gauge_declared_summed_over_workers_is_one_series(guard: ProviderGuard) -> None:
+    done_r, done_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pids = []
+    for value in (3.0, 4.0):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                guard.gauge("pool.idle", prefork="sum", description="Idle connections").bind().set(value)
+                os.write(done_w, b"r")
+                os.read(go_r, 1)
+                guard.shutdown()
+            except BaseException:
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    assert os.read(done_r, 1) + os.read(done_r, 1) == b"rr"
+    text = guard.render_metrics().decode()
+    assert sample(text, "pool_idle") == 7.0
+    assert len(re.findall(r"^pool_idle\{", text, re.M)) == 1 and "worker_slot" not in text.split("pool_idle")[-1]
+    os.write(go_w, b"xx")
+    assert all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
+    for fd in (done_r, done_w, go_r, go_w):
+        os.close(fd)
+    with pytest.raises(ValueError, match="gauge aggregation"):
+        guard.gauge("pool.busy", prefork="average")  # type: ignore[arg-type]
