@@ -360,3 +360,40 @@ def test_two_services_on_one_machine_never_mix(tmp_path: Path) -> None:
     assert statuses == [0, 0], [s.output() for s in servers]
     wait_until(lambda: not any(shared.iterdir()), timeout=15)
     shared.rmdir()
+
+
+def test_a_killed_sidecar_is_replaced_and_live_workers_counts_return(
+    tmp_path: Path, promtool: Callable[[bytes], Any]
+) -> None:
+    app_port, metrics_port = free_port(), free_port()
+    server = Server(uvicorn_workers(app_port), app_port, metrics_port, tmp_path)
+    try:
+        wait_until(server.get, timeout=60, interval=0.2)
+        for _ in range(19):
+            assert server.get() is not None, server.output()
+        assert sample(server.scrape(), "example_requests_total") == 20
+        (record,) = [json.loads(p.read_text()) for p in server.dir.glob("*.json")]
+        os.kill(int(record["pid"]), signal.SIGKILL)  # the sidecar: the run's serving process
+
+        def scraped() -> str | None:
+            try:
+                text = server.scrape()
+            except (httpx.HTTPError, AssertionError):
+                return None
+            return text if sample(text, "example_requests_total") == 20 else None
+
+        # a worker notices, starts a new sidecar; both workers reconnect and publish their cumulative counts
+        wait_until(scraped, timeout=30, interval=0.2)
+        (replacement,) = [json.loads(p.read_text()) for p in server.dir.glob("*.json")]
+        assert replacement["pid"] != record["pid"]
+        for _ in range(10):
+            assert server.get() is not None, server.output()
+        text = server.scrape()
+        assert sample(text, "example_requests_total") == 30
+        assert promtool(text.encode()).returncode == 0
+        assert "reconnected to the pre-fork hub" in server.output()
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+    wait_until(lambda: not any(server.dir.iterdir()), timeout=15)
+    server.cleanup()
