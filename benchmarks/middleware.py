@@ -487,10 +487,10 @@ def bench_server(quick: bool, row: ROW) -> None:
         )
     for variant in ("otelsvc", "otelsvc+spans"):
         row(
-            f"uvicorn req/s, {variant}, median of paired rounds",
+            f"uvicorn req/s in % of bare, {variant}",  # median of the rounds' paired ratios
             statistics.median(ratios[variant]) * 100,
             95.0 if variant == "otelsvc" else 100.0,
-            "% of bare",
+            "%",
             "bar 95%" if variant == "otelsvc" else "bare app",
         )
         row(
