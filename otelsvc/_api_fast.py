@@ -7,17 +7,23 @@ record into handles instead of the SDK's per-reader storages, with the SDK's out
 validate, and de-duplicate) the instrument, then return a thin instrument in front of it when the
 SDK's output can be reproduced exactly (see ``FastPath.eligible``), else the SDK instrument itself.
 
+A thin instrument's first measurement registers it in each reader's SDK storage, where the SDK
+would have registered it, with a collect that reads the handles: the SDK's collection then lists
+it in its own order (scopes and metrics by first measurement, thin and SDK instruments interleaved)
+and builds its Metric, and every reader (Prometheus, OTLP, in-memory, pre-fork snapshot) gets it.
+
 A thin instrument maps the measurement's attributes to a handle: first through a cache keyed by the
 attribute items and their value types (types, because the SDK keeps ``1``, ``1.0``, ``True`` and a
 ``str`` subclass apart), then, on a miss, through the SDK's own attribute cleaning and hashing, so
 series identity, invalid keys and values (dropped with the SDK's warning), the cardinality limit
 and the ``otel.metric.overflow`` series are the SDK's. The points reach every reader through the
-bridge, in the meter's own instrumentation scope. Values are checked as handles check them
+SDK's collection, in the meter's own instrumentation scope. Values are checked as handles check them
 (TypeError for non-reals; non-finite, negative and overflowing values dropped and counted).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -43,14 +49,9 @@ from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics import UpDownCounter as SdkUpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Gauge,
-    Histogram,
     HistogramDataPoint,
-    Metric,
     MetricReader,
     NumberDataPoint,
-    ScopeMetrics,
-    Sum,
 )
 from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -127,7 +128,6 @@ class _Core:
         self.series: dict[Any, _Series] = {}
         self.cache: dict[Any, Handle] = {}
         self.empty: Handle | None = None
-        self.first_use = 0  # collection order: the SDK lists metrics in the order of their first measurement
 
     def handle_for(self, attributes: Any, amount: object) -> Handle:
         """The handle of ``attributes`` the SDK's way (clean, hash, limit), cached for the next call.
@@ -173,8 +173,8 @@ class _Core:
         return series
 
     def _new_series(self, key: Any, cleaned: dict[str, Any]) -> _Series:
-        if not self.series:
-            self.first_use = self.path.next_use()
+        if not self.series:  # the first measurement: the SDK's storages list the instrument from now on
+            self.path.register(self)
         if len(self.series) >= self.limit:
             key, cleaned = _OVERFLOW_KEY, dict(_OVERFLOW)
             series = self.series.get(key)
@@ -213,8 +213,8 @@ class _Core:
             series.handle._reset(self.lock, start)
             series.reservoirs = None
 
-    def metric(self, now: int, reader_index: int) -> Metric | None:
-        """This instrument's points for one (cumulative) reader, or None before any measurement."""
+    def points(self, reader_index: int, now: int) -> list[Any] | None:
+        """This instrument's points for one (cumulative) reader, or None when it has none (as the SDK's match)."""
         points: list[Any] = []
         gauge = self.handle_class is GaugeHandle
         for series in self.series.copy().values():
@@ -250,18 +250,7 @@ class _Core:
                         exemplars=list(exemplars),
                     )
                 )
-        if not points:
-            return None
-        data: Any
-        if gauge:
-            data = Gauge(data_points=points)
-        elif self.handle_class is HistogramHandle:
-            data = Histogram(data_points=points, aggregation_temporality=_CUMULATIVE)
-        else:
-            data = Sum(
-                data_points=points, aggregation_temporality=_CUMULATIVE, is_monotonic=self.handle_class is CounterHandle
-            )
-        return Metric(name=self.sdk.name, description=self.sdk.description, unit=self.sdk.unit, data=data)
+        return points or None
 
     # -- exemplars -------------------------------------------------------------------------------
 
@@ -443,10 +432,38 @@ def self_check(provider: Any) -> str | None:
             _clean_attribute_value({"k": ["v", 1], "b": b"x"}, None) == {"k": ("v", 1), "b": b"x"},  # logs nothing
             isinstance(_SPAN_KEY, str),
             len(_DEFAULT_EXPLICIT_BUCKET_HISTOGRAM_AGGREGATION_BOUNDARIES) > 0,
+            set(provider._measurement_consumer._reader_storages) == set(provider._metric_readers),
+            _registration_works(),
         ]
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if all(checks) else "the SDK's attribute handling differs from the pinned range"
+
+
+@functools.cache
+def _registration_works() -> bool:
+    """Whether a collect put on a storage's view match (``FastPath.register``) is what the SDK's collection
+    reads, in the storage's order (probed once on a MeterProvider of its own)."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    provider = SdkMeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    try:
+        meter = provider.get_meter("probe")
+        first, second = meter.create_counter("first"), meter.create_counter("second")
+        storage: Any = provider._measurement_consumer._reader_storages[reader]
+        with storage._lock:
+            for match in storage._get_or_init_view_instrument_match(first):
+                match.collect = lambda temporality, now: [
+                    NumberDataPoint(attributes={}, start_time_unix_nano=1, time_unix_nano=now, value=7)
+                ]
+        second.add(1)
+        data = reader.get_metrics_data()
+        assert data is not None
+        metrics = data.resource_metrics[0].scope_metrics[0].metrics
+        return [(m.name, m.data.data_points[0].value) for m in metrics] == [("first", 7), ("second", 1)]  # type: ignore[union-attr]
+    finally:
+        provider.shutdown()
 
 
 def _default_aggregation(aggregation: object) -> bool:
@@ -469,7 +486,6 @@ class FastPath:
         self.bridge = bridge
         self._lock = threading.Lock()
         self._cores: dict[int, tuple[Any, _Core, Any]] = {}  # id(SDK instrument) -> (it, core, thin)
-        self._uses = 0
         self.broken = self_check(provider)
         if self.broken is not None:
             _log.warning("otelsvc: the OTel API fast path is off (%s); instruments record through the SDK", self.broken)
@@ -483,11 +499,19 @@ class FastPath:
         self.views = list(getattr(config, "views", ()))
         self.readers: list[MetricReader] = list(getattr(provider, "_metric_readers", ()))
         self.reader_count = len(self.readers)
-        self._reader_index = {id(r): i for i, r in enumerate(self.readers)}
+        consumer: Any = getattr(provider, "_measurement_consumer", None)
+        # Replaced, never changed in place, when a reader is added or removed (then nothing new is thin).
+        storage_map: Any = getattr(consumer, "_reader_storages", {})
+        self._storage_map = storage_map
+        self._storages: list[Any] = [] if self.broken else [storage_map[r] for r in self.readers]
 
-    def next_use(self) -> int:
-        self._uses += 1
-        return self._uses
+    def register(self, core: _Core) -> None:
+        """List ``core``'s instrument in every reader's SDK storage (as its first measurement would), with a
+        collect reading ``core``'s handles in place of the SDK's aggregations."""
+        for index, storage in enumerate(self._storages):
+            with storage._lock:  # the SDK's collection holds it: it sees the instrument with its collect or not at all
+                for match in storage._get_or_init_view_instrument_match(core.sdk):
+                    match.collect = _Collect(core, index)
 
     def eligible(self, sdk: Any) -> int | None:
         """The cardinality limit when the SDK's output for ``sdk`` can be reproduced exactly, else None.
@@ -498,6 +522,8 @@ class FastPath:
         cls = type(sdk)
         if self.broken is not None or self.views or not self.known_filter or not self.readers:
             return None
+        if self.provider._measurement_consumer._reader_storages is not self._storage_map:
+            return None  # a reader was added or removed since start
         try:
             _kind(sdk)
         except KeyError:
@@ -546,24 +572,23 @@ class FastPath:
         kind = _LastValueAggregation if core.handle_class is GaugeHandle else _SumAggregation
         return _default_reservoir_factory(kind)()  # type: ignore[call-arg]
 
-    def scope_metrics(self, reader: MetricReader, now: int | None = None) -> list[ScopeMetrics]:
-        """The thin instruments' metrics for ``reader``, one ScopeMetrics per meter scope."""
-        index = self._reader_index.get(id(reader))
-        if index is None:
-            return []
-        now = time.time_ns() if now is None else now
-        cores = sorted((c for _, c, _ in self._cores.values() if c.first_use), key=lambda c: c.first_use)
-        scopes: dict[InstrumentationScope, list[Metric]] = {}
-        for core in cores:
-            metric = core.metric(now, index)
-            if metric is not None:
-                scopes.setdefault(core.scope, []).append(metric)
-        return [ScopeMetrics(scope=s, metrics=m, schema_url=s.schema_url) for s, m in scopes.items()]  # type: ignore[arg-type]
-
     def reset_after_fork(self, start: int) -> None:
         self._lock = threading.Lock()
         for _, core, _ in self._cores.values():
             core.reset_after_fork(start)
+
+
+class _Collect:
+    """A thin instrument's collect, in place of its SDK view match's: the points of its handles."""
+
+    __slots__ = ("core", "index")
+
+    def __init__(self, core: _Core, index: int) -> None:
+        self.core = core
+        self.index = index
+
+    def __call__(self, temporality: AggregationTemporality, collection_start_nanos: int) -> list[Any] | None:
+        return self.core.points(self.index, collection_start_nanos)
 
 
 class _FastMeter(SdkMeter):

@@ -49,16 +49,7 @@ from otelsvc._sanitize import sanitize_data
 from otelsvc._values import count_skipped
 from otelsvc._version import __version__
 
-__all__ = [
-    "KINDS",
-    "Bridge",
-    "BridgedInstrument",
-    "BridgedReader",
-    "HandleInstrument",
-    "Producer",
-    "add_scopes",
-    "merge_metrics_data",
-]
+__all__ = ["KINDS", "Bridge", "BridgedInstrument", "BridgedReader", "HandleInstrument", "merge_metrics_data"]
 
 _log = logger
 
@@ -333,35 +324,6 @@ def merge_scope(existing: Sequence[ScopeMetrics], scope: ScopeMetrics) -> list[S
     return out
 
 
-class Producer(Protocol):
-    """Adds ScopeMetrics of its own to each reader's collection (``_api_fast.FastPath``)."""
-
-    def scope_metrics(self, reader: MetricReader) -> list[ScopeMetrics]: ...
-
-    def reset_after_fork(self, start: int) -> None: ...
-
-
-def add_scopes(data: MetricsData | None, scopes: list[ScopeMetrics], resource: Resource | None) -> MetricsData | None:
-    """``data`` with ``scopes`` merged into its first ResourceMetrics (``merge_scope``)."""
-    if not scopes:
-        return data
-    if data is None or not data.resource_metrics:
-        assert resource is not None
-        return MetricsData(
-            resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=scopes, schema_url=resource.schema_url)]
-        )
-    first = data.resource_metrics[0]
-    merged = list(first.scope_metrics)
-    for scope in scopes:
-        merged = merge_scope(merged, scope)
-    return MetricsData(
-        resource_metrics=[
-            ResourceMetrics(resource=first.resource, scope_metrics=merged, schema_url=first.schema_url),
-            *data.resource_metrics[1:],
-        ]
-    )
-
-
 def merge_metrics_data(data: MetricsData | None, scope: ScopeMetrics | None, resource: Resource) -> MetricsData | None:
     """An SDK collection with ``scope`` added to its first resource (or alone under ``resource``)."""
     if scope is None:
@@ -389,9 +351,8 @@ class Bridge:
         self.resource: Resource | None = None
         self.collect_hooks: list[Callable[[], None]] = []
         self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
-        # Producers add their own ScopeMetrics to every reader's collection (the OTel API fast path).
-        self.producers: list[Producer] = []
-        self._hooked: weakref.WeakSet[MetricReader] = weakref.WeakSet()
+        # Called with the child's start time after a fork (the OTel API fast path's series).
+        self.fork_hooks: list[Callable[[int], None]] = []
         # A forked child whose SDK aggregations could not be emptied: SDK series are left out.
         self.sdk_series_dropped = False
         # A forked child whose MeterProvider resource could not be replaced: collections get ``resource``.
@@ -502,8 +463,8 @@ class Bridge:
         self._exemplar_since = weakref.WeakKeyDictionary()
         for inst in self._instruments.values():
             inst.reset_after_fork(start)
-        for producer in self.producers:
-            producer.reset_after_fork(start)
+        for hook in self.fork_hooks:
+            hook(start)
 
     def declare_temporality(self, reader: MetricReader, temporalities: Temporalities) -> None:
         """The temporality ``reader`` wants per kind, for readers otelsvc builds (no SDK internal needed)."""
@@ -555,19 +516,9 @@ class Bridge:
             )
         return data
 
-    def produced(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
-        """``data`` with the producers' scopes, for a direct reader whose collect ``merge`` did not see."""
-        if reader in self._hooked:
-            return data
-        for producer in self.producers:
-            data = add_scopes(data, producer.scope_metrics(reader), self.resource)
-        return data
-
     def merge(self, reader: MetricReader, data: MetricsData | None) -> MetricsData | None:
         """The SDK's collection for ``reader`` with the bridged metrics added."""
         data = self.sdk_data(data)
-        for producer in self.producers:
-            data = add_scopes(data, producer.scope_metrics(reader), self.resource)
         if reader in self.direct_readers:
             return data
         assert self.resource is not None
@@ -588,7 +539,6 @@ class Bridge:
                 return live.merge(r, data) if live is not None else data
 
             _sdk_internals.wrap_reader_collect(reader, merge)
-            self._hooked.add(reader)
         elif isinstance(reader, BridgedReader):
             reader.bridge = self
         elif reader not in self.direct_readers:

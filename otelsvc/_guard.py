@@ -159,7 +159,7 @@ class ProviderGuard:
             exemplar_filter=exemplar_filter(settings),
             bridge=self.bridge,
         )
-        self.bridge.producers.append(provider.otelsvc_fast)
+        self.bridge.fork_hooks.append(provider.otelsvc_fast.reset_after_fork)
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider

@@ -40,7 +40,6 @@ class PrometheusReader(MetricReader):
             self._data = None
             self.collect()
             data, self._data = self._bridge.sdk_data(self._data), None
-            data = self._bridge.produced(self, data)
             if openmetrics:
                 return self._render_openmetrics(data)
             self._exemplars_taken()  # a collection takes the exemplars, as the SDK's reservoirs do

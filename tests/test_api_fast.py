@@ -172,6 +172,50 @@ def test_every_kind_identical_to_the_sdk(pair: Pair) -> None:
     pair.assert_identical()
 
 
+def test_scopes_and_instruments_interleaved_in_the_sdk_order(pair: Pair) -> None:
+    """Scopes and metrics in the SDK's order (the first measurement of each instrument, an observable's
+    at the first collection it observes something), thin and SDK instruments interleaved within a scope
+    and across scopes; a name in two scopes takes the HELP of the first, as the SDK's collection gives."""
+    from opentelemetry.metrics import Observation
+
+    observing: list[bool] = []
+    meters: dict[int, list[Any]] = {}
+
+    def first(provider: Any) -> None:
+        a, b, c = (provider.get_meter(n) for n in ("a", "b", "c"))
+        meters[id(provider)] = [a, b, c]
+        late = a.create_counter("a.late")  # created first, measured last
+        b.create_observable_gauge("b.obs", [lambda o: [Observation(1, {"k": "v"})] if observing else []])
+        c.create_counter("shared", description="from c").add(1, ATTRS)
+        a.create_histogram("a.h").record(1.0)
+        b.create_counter("b.c").add(2)
+        a.create_observable_counter("a.obs", [lambda o: [Observation(4)]])
+        a.create_up_down_counter("a.u").add(-1, {"x": "y"})
+        a.create_counter("shared", description="from a").add(3, ATTRS)
+        meters[id(provider)].append(late)
+
+    def second(provider: Any) -> None:
+        a, b, c, late = meters[id(provider)]
+        b.create_gauge("b.g").set(5)
+        late.add(1)
+        c.create_histogram("c.h").record(2.0, ATTRS)
+        a.create_counter("a.c").add(1)
+
+    pair.both(first)
+    text, _ = pair.assert_identical()
+    order = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
+    assert order == ["target_info", "shared_total", "a_h", "a_u", "a_obs_total", "b_c_total"]  # scopes c, a, b
+    assert "# HELP shared_total from c\n" in text
+    observing.append(True)  # b.obs observes from the next collection on: it takes its place there
+    pair.both(second)
+    text, points = pair.assert_identical()
+    scopes = [p[1].name for p in points if isinstance(p, tuple) and p[0] == "scope"]
+    assert scopes == ["c", "a", "b"]
+    metrics = [p[1] for p in points if isinstance(p, tuple) and p[0] == "metric"]
+    assert metrics.index("a.obs") < metrics.index("a.late") < metrics.index("a.c")
+    assert metrics.index("b.c") < metrics.index("b.g") < metrics.index("b.obs")  # measured before that collection
+
+
 def test_instruments_are_thin_and_repeatable(pair: Pair) -> None:
     meter = pair.guard.meter("m")
     counter = meter.create_counter("c")

@@ -70,7 +70,7 @@ def collect(reader: Any, bridge: Bridge) -> Snapshot:
     with reader._render_lock:
         reader._data = None
         reader.collect()
-        data: MetricsData | None = bridge.produced(reader, reader._data)
+        data: MetricsData | None = reader._data
         reader._data = None
         scope = bridge.scope_metrics(reader)
     if scope is not None:
