@@ -481,13 +481,13 @@ def _default_aggregation(aggregation: object) -> bool:
 class FastPath:
     """The thin instruments of one MeterProvider, and their points for each reader (a bridge producer)."""
 
-    def __init__(self, provider: SdkMeterProvider, bridge: Bridge) -> None:
+    def __init__(self, provider: SdkMeterProvider, bridge: Bridge, enabled: bool = True) -> None:
         self.provider = provider
         self.bridge = bridge
         self._lock = threading.Lock()
         self._cores: dict[int, tuple[Any, _Core, Any]] = {}  # id(SDK instrument) -> (it, core, thin)
-        self.broken = self_check(provider)
-        if self.broken is not None:
+        self.broken = self_check(provider) if enabled else "OTELSVC_API_FAST_PATH=false"
+        if enabled and self.broken is not None:
             _log.warning("otelsvc: the OTel API fast path is off (%s); instruments record through the SDK", self.broken)
         config: Any = getattr(provider, "_sdk_config", None)
         self.exemplar_filter: Any = getattr(config, "exemplar_filter", None)
@@ -623,16 +623,16 @@ class _FastMeter(SdkMeter):
 class FastMeterProvider(SdkMeterProvider):
     """The SDK's MeterProvider, whose meters give thin instruments (see the module docstring)."""
 
-    def __init__(self, *args: Any, bridge: Bridge, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, bridge: Bridge, fast: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.otelsvc_fast = FastPath(self, bridge)
+        self.otelsvc_fast = FastPath(self, bridge, fast)
         self._fast_meter_lock = threading.Lock()
 
     def get_meter(
         self, name: str, version: str | None = None, schema_url: str | None = None, attributes: Any = None
     ) -> Any:
         meter = super().get_meter(name, version, schema_url, attributes)
-        if type(meter) is SdkMeter:
+        if type(meter) is SdkMeter and self.otelsvc_fast.broken is None:
             with self._fast_meter_lock:
                 if type(meter) is SdkMeter:
                     meter._otelsvc_fast = self.otelsvc_fast  # type: ignore[attr-defined]

@@ -158,6 +158,7 @@ class ProviderGuard:
             shutdown_on_exit=False,
             exemplar_filter=exemplar_filter(settings),
             bridge=self.bridge,
+            fast=settings.api_fast_path,
         )
         self.bridge.fork_hooks.append(provider.otelsvc_fast.reset_after_fork)
         for reader in readers:

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otelsvc._api_fast import FastMeterProvider
 from otelsvc._bridge import Bridge
 from otelsvc._config import load_settings
+from otelsvc._errors import ConfigError
 from otelsvc._guard import ProviderGuard
 from otelsvc._prometheus import PrometheusReader
 
@@ -388,6 +389,21 @@ def test_self_check_keeps_the_sdk_when_its_internals_differ(
         assert "OTel API fast path is off" in caplog.text
     finally:
         guard.shutdown()
+
+
+def test_the_setting_turns_it_off(caplog: pytest.LogCaptureFixture) -> None:
+    settings = {"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}
+    guard = ProviderGuard(load_settings(settings, env={"OTELSVC_API_FAST_PATH": "false"}))
+    try:
+        counter = guard.meter("m").create_counter("c")
+        assert type(counter).__name__ == "_Counter" and type(guard.meter("m")).__name__ == "Meter"
+        counter.add(2)
+        assert re.search(r"^c_total\{.*\} 2\.0$", guard.render_metrics().decode(), re.M)
+        assert "fast path" not in caplog.text
+    finally:
+        guard.shutdown()
+    with pytest.raises(ConfigError, match="OTELSVC_API_FAST_PATH"):
+        load_settings(settings, env={"OTELSVC_API_FAST_PATH": "maybe"})
 
 
 def test_falls_back_to_the_sdk_where_it_cannot_be_identical() -> None:
