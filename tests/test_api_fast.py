@@ -29,6 +29,12 @@ from opentelemetry.sdk.metrics import (
     _Gauge,
 )
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricsData
+from opentelemetry.sdk.metrics.view import (
+    DropAggregation,
+    ExplicitBucketHistogramAggregation,
+    ExponentialBucketHistogramAggregation,
+    View,
+)
 from opentelemetry.sdk.trace import TracerProvider
 
 from otelsvc._api_fast import FastMeterProvider
@@ -215,6 +221,76 @@ def test_scopes_and_instruments_interleaved_in_the_sdk_order(pair: Pair) -> None
     metrics = [p[1] for p in points if isinstance(p, tuple) and p[0] == "metric"]
     assert metrics.index("a.obs") < metrics.index("a.late") < metrics.index("a.c")
     assert metrics.index("b.c") < metrics.index("b.g") < metrics.index("b.obs")  # measured before that collection
+
+
+def _observables(provider: Any) -> None:
+    from opentelemetry.metrics import Observation
+
+    meter = provider.get_meter("lib.obs")
+    meter.create_observable_counter("obs.c", [lambda o: [Observation(5, ATTRS), Observation(1, {"code": "500"})]])
+    meter.create_observable_up_down_counter("obs.u", [lambda o: [Observation(-5, {"service": "a"})]])
+    meter.create_observable_gauge("obs.g", [lambda o: [Observation(2.5, ATTRS)]])
+
+
+_VIEW_CASES: dict[str, dict[str, Any]] = {
+    "attribute filtering": {"views": [View(instrument_name="*", attribute_keys={"service", "queue"})]},
+    "renamed stream": {"views": [View(instrument_name="requests", name="renamed", description="Renamed")]},
+    "drop": {"views": [View(instrument_name="latency", aggregation=DropAggregation())]},
+    "explicit histogram": {
+        "views": [View(instrument_type=Histogram, aggregation=ExplicitBucketHistogramAggregation([0.5, 5, 500]))]
+    },
+    "exponential histogram (View)": {
+        "views": [View(instrument_type=Histogram, aggregation=ExponentialBucketHistogramAggregation(max_size=20))]
+    },
+    "exponential histogram (reader)": {"aggregation": ExponentialBucketHistogramAggregation()},
+    "cardinality limit (View)": {"views": [View(instrument_name="*", aggregation_cardinality_limit=2)]},
+    "cardinality limit (reader)": {"limit": 2},
+    "delta temporality": {"temporality": AggregationTemporality.DELTA},
+    "no View": {},
+}
+
+
+@pytest.mark.parametrize("case", list(_VIEW_CASES))
+def test_view_features_and_temporality_identical_to_the_sdk(case: str) -> None:
+    """The guard's MeterProvider class against a plain SDK one with the same Views and readers, over two
+    intervals, synchronous and observable: where the fast path cannot be identical it keeps the SDK
+    instrument (``FastPath.eligible``), so every feature still comes out as the SDK's."""
+    spec = _VIEW_CASES[case]
+
+    def reader() -> InMemoryMetricReader:
+        limit = spec.get("limit", 2000)
+        temporality, aggregation = spec.get("temporality"), spec.get("aggregation")
+        return InMemoryMetricReader(
+            preferred_temporality={c: temporality for c in _CLASSES} if temporality else None,
+            preferred_aggregation={Histogram: aggregation} if aggregation else None,
+            cardinality_limits={c: limit for c in _CLASSES},
+        )
+
+    bridge = Bridge(2000)
+    ours_reader, theirs_reader = reader(), reader()
+    common: dict[str, Any] = {
+        "views": spec.get("views", ()),
+        "exemplar_filter": AlwaysOffExemplarFilter(),
+        "shutdown_on_exit": False,
+    }
+    ours = FastMeterProvider(metric_readers=[ours_reader], bridge=bridge, **common)
+    theirs = MeterProvider(metric_readers=[theirs_reader], **common)
+    try:
+        probe = ours.get_meter("probe")
+        kinds = {type(probe.create_counter("c")).__name__, type(probe.create_histogram("h")).__name__}
+        fast = case in ("no View", "cardinality limit (reader)")  # the rest keeps the SDK path (histograms at least)
+        assert kinds == ({"_FastCounter", "_FastHistogram"} if fast else kinds - {"_FastHistogram"})
+        for provider in (ours, theirs):
+            _observables(provider)
+        for _ in range(2):
+            for provider in (ours, theirs):
+                _all_kinds(provider)
+            points = _points(ours_reader.get_metrics_data())
+            assert points == _points(theirs_reader.get_metrics_data())
+            assert len(points) > 10
+    finally:
+        ours.shutdown()
+        theirs.shutdown()
 
 
 def test_instruments_are_thin_and_repeatable(pair: Pair) -> None:
