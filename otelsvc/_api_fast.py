@@ -16,8 +16,7 @@ A thin instrument maps the measurement's attributes to a handle: first through a
 attribute items and their value types (types, because the SDK keeps ``1``, ``1.0``, ``True`` and a
 ``str`` subclass apart), then, on a miss, through the SDK's own attribute cleaning and hashing, so
 series identity, invalid keys and values (dropped with the SDK's warning), the cardinality limit
-and the ``otel.metric.overflow`` series are the SDK's. The points reach every reader through the
-SDK's collection, in the meter's own instrumentation scope. Values are checked as handles check them
+and the ``otel.metric.overflow`` series are the SDK's. Values are checked as handles check them
 (TypeError for non-reals; non-finite, negative and overflowing values dropped and counted).
 """
 
@@ -479,7 +478,7 @@ def _default_aggregation(aggregation: object) -> bool:
 
 
 class FastPath:
-    """The thin instruments of one MeterProvider, and their points for each reader (a bridge producer)."""
+    """The thin instruments of one MeterProvider, each registered in every reader's SDK storage."""
 
     def __init__(self, provider: SdkMeterProvider, bridge: Bridge, enabled: bool = True) -> None:
         self.provider = provider
