@@ -3,10 +3,12 @@ call order whatever else is added between units (floats, large ints, bools)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 import pytest
+from conftest import Rotel
 
 import otelsvc
 
@@ -85,3 +87,32 @@ def test_unit_path_after_fork_reset(guard: Any) -> None:
     for _ in range(3):
         handle.add()
     assert handle.snapshot() == 3
+
+
+def test_pending_units_reach_the_push_and_the_scrape(rotel: Rotel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reader of a counter's sum folds the units pending beside it: the OTLP push first (nothing read
+    the series before it), then the scrape; a handle and a thin OTel API counter (whose handles take the
+    unit path whatever the exemplar filter)."""
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")
+    g = otelsvc.start(
+        prometheus="127.0.0.1:0",
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=False,
+    )
+    try:
+        handle = g.counter("unit.pushed", labels=("k",)).bind("v")
+        api = g.meter("unit").create_counter("unit.api")
+        for _ in range(1000):
+            handle.add()
+            api.add(1)
+        assert handle._unit and handle._count is not None  # units are pending, not yet in the sum
+        assert g.force_flush(timeout=10)
+        assert rotel.wait_metric("unit.pushed").points[0].value == 1000
+        assert rotel.wait_metric("unit.api").points[0].value == 1000
+        text = g.render_metrics().decode()
+        assert re.search(r'^unit_pushed_total\{k="v",.*\} 1000\.0$', text, re.M)
+        assert re.search(r"^unit_api_total\{.*\} 1000\.0$", text, re.M)
+    finally:
+        g.shutdown()
