@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
@@ -22,7 +22,7 @@ from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._export.pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
-from otelsvc._prefork import Role
+from otelsvc._prefork import Role, declare_gauge
 from otelsvc._resource import build_resource, child_instance_id
 from otelsvc._serving.health import ExporterHealth, Lifecycle, State
 from otelsvc._signals import threads_started_without_signals
@@ -277,9 +277,20 @@ class ProviderGuard:
         return self.bridge.instrument(name, "updowncounter", unit, description, labels)
 
     def gauge(
-        self, name: str, *, unit: str = "", description: str = "", labels: Sequence[str] = ()
+        self,
+        name: str,
+        *,
+        unit: str = "",
+        description: str = "",
+        labels: Sequence[str] = (),
+        prefork: Literal["per_worker", "sum", "min", "max", "latest"] = "per_worker",
     ) -> HandleInstrument[GaugeHandle]:
-        """A handle-recorded gauge (``.bind(...)`` gives a ``GaugeHandle``)."""
+        """A handle-recorded gauge (``.bind(...)`` gives a ``GaugeHandle``).
+
+        ``prefork``: how one scrape of a pre-fork server combines the workers' values: a series per live
+        worker (label ``worker_slot``), or their sum, min, max or the latest set (docs/prefork.md)."""
+        if prefork != "per_worker":
+            declare_gauge(name, prefork)
         return self.bridge.instrument(name, "gauge", unit, description, labels)
 
     def histogram(
