@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
@@ -135,6 +134,7 @@ class ProviderGuard:
     def _build(self, settings: Settings, extra_readers: Sequence[MetricReader]) -> None:
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
+        from otelsvc._api_fast import FastMeterProvider
         from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
 
@@ -152,12 +152,15 @@ class ProviderGuard:
         if console_reader is not None:
             readers.append(console_reader)
         self._readers = readers
-        provider = SdkMeterProvider(
+        provider = FastMeterProvider(
             metric_readers=readers,
             resource=self.resource,
             shutdown_on_exit=False,
             exemplar_filter=exemplar_filter(settings),
+            bridge=self.bridge,
+            fast=settings.api_fast_path,
         )
+        self.bridge.fork_hooks.append(provider.otelsvc_fast.reset_after_fork)
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider

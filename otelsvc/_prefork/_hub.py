@@ -88,7 +88,13 @@ class Hub:
 
     def _run(self) -> None:
         while not self._closed:
-            for key, _ in self._selector.select():
+            try:
+                events = self._selector.select()
+            except (OSError, ValueError):
+                if self._closed:  # closed (or forgotten after a fork) under this thread's feet
+                    return
+                raise
+            for key, _ in events:
                 if key.fileobj is self._listener:
                     self._accept()
                 elif key.fileobj == self._wake_r:
