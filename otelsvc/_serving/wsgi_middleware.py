@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otelsvc._handles import step_pair, step_request
+from otelsvc._handles import end_request, step_pair, step_request
 from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
@@ -101,8 +101,13 @@ class _Request:
         protocol = environ.get("SERVER_PROTOCOL", "")
         protocol = protocol[5:] if protocol.startswith("HTTP/") else ""
         span = self.span
-        if span is None:
-            metrics.end(self.flight, route, endpoint, self.status, error, seconds, protocol)
+        if span is None:  # the common case (cached series, both conventions on) inline
+            flight = self.flight
+            ends = flight.ends.get((route, endpoint, self.status, error, protocol))
+            if ends is not None and ends[3]:
+                end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
+            else:
+                metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
             return
         span.finish(route, self.status, error)
         # The body is closed outside the app call: make the span current again while recording.

@@ -253,7 +253,7 @@ class HttpMetrics:
         construction (the ASGI middleware's ``finally``)."""
         series = flight.ends.get((route, endpoint, status, error, protocol))
         if series is None:
-            series = self._bind_ends(flight, route, endpoint, status, error, protocol)
+            series = self.bind_ends(flight, route, endpoint, status, error, protocol)
         duration, total, classic, fast = series
         if fast:
             end_request(flight.active, flight.in_flight, duration, classic, total, seconds)
@@ -290,9 +290,11 @@ class HttpMetrics:
                 flights[key] = flight
         return flight
 
-    def _bind_ends(
+    def bind_ends(
         self, flight: Flight, route: str, endpoint: str, status: int, error: str | None, protocol: str
     ) -> tuple[Any, Any, Any, bool]:
+        """The (duration, total, classic, fused) series a request of ``flight`` ends in, bound, checked
+        and cached in ``flight.ends`` (the middlewares probe that dict themselves first)."""
         duration = total = classic = None
         if flight.active is not None:
             error_type = error or (str(status) if status >= 500 else "")
