@@ -505,7 +505,7 @@ def bench_server(quick: bool, row: ROW) -> None:
             per_request[variant] * 1e6,
             per_request["otelsvc-guard-only"] * 1e6,
             "us",
-            "otelsvc started, no middleware",
+            "guard, no middlew.",  # otelsvc started, no middleware
         )
         for other in others:
             row(
