@@ -31,6 +31,7 @@ __all__ = [
     "EncodedMetric",
     "encode_attributes",
     "encode_bounds",
+    "encode_exemplar",
     "encode_histogram_point",
     "encode_metric",
     "encode_metrics_data",
@@ -112,20 +113,31 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes
     return b"".join(out)
 
 
+def encode_exemplar(
+    tag: bytes,
+    value: float,
+    time: int,
+    trace_id: int | None,
+    span_id: int | None,
+    filtered_attributes: Mapping[str, Any] | None = None,
+) -> bytes:
+    """One Exemplar field under ``tag`` (the ids written only when both are there, as the SDK does)."""
+    body = b"\x11" + _fixed64(time) if time else b""
+    if isinstance(value, float):
+        body += b"\x19" + _double(value)
+    if span_id is not None and trace_id is not None:
+        body += _field(b"\x22", span_id.to_bytes(8, "big")) + _field(b"\x2a", trace_id.to_bytes(16, "big"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        body += b"\x31" + _sfixed64(value)
+    body += encode_attributes(b"\x3a", filtered_attributes)
+    return _field(tag, body)
+
+
 def _exemplars(tag: bytes, exemplars: Iterable[Any]) -> bytes:
-    out = []
-    for ex in exemplars:
-        body = b"\x11" + _fixed64(ex.time_unix_nano) if ex.time_unix_nano else b""
-        value = ex.value
-        if isinstance(value, float):
-            body += b"\x19" + _double(value)
-        if ex.span_id is not None and ex.trace_id is not None:
-            body += _field(b"\x22", ex.span_id.to_bytes(8, "big")) + _field(b"\x2a", ex.trace_id.to_bytes(16, "big"))
-        if isinstance(value, int) and not isinstance(value, bool):
-            body += b"\x31" + _sfixed64(value)
-        body += encode_attributes(b"\x3a", ex.filtered_attributes)
-        out.append(_field(tag, body))
-    return b"".join(out)
+    return b"".join(
+        encode_exemplar(tag, ex.value, ex.time_unix_nano, ex.trace_id, ex.span_id, ex.filtered_attributes)
+        for ex in exemplars
+    )
 
 
 def encode_number_point(attributes: bytes, start: int, time: int, value: float, exemplars: bytes = b"") -> bytes:
@@ -358,19 +370,45 @@ def encode_requests(
     return cutter.done
 
 
-def encode_metrics_data(data: MetricsData, max_bytes: int | None = None) -> list[bytes]:
-    """Request bodies for ``data`` in the SDK's layout: one, or as many as ``max_bytes`` needs."""
+def _scopes(rm: ResourceMetrics) -> list[tuple[Any, bytes, str, list[EncodedMetric]]]:
+    return [
+        (
+            sm.scope,
+            encode_scope(sm.scope),
+            (sm.scope.schema_url if sm.scope is not None else "") or "",
+            [encode_metric(m) for m in sm.metrics],
+        )
+        for sm in rm.scope_metrics
+    ]
+
+
+def encode_metrics_data(
+    data: MetricsData,
+    max_bytes: int | None = None,
+    extra: tuple[Any, Sequence[EncodedMetric], Any] | None = None,
+) -> list[bytes]:
+    """Request bodies for ``data`` in the SDK's layout: one, or as many as ``max_bytes`` needs.
+
+    ``extra`` (scope, encoded metrics, resource) adds metrics encoded elsewhere (handle series) to
+    the first resource, joining a scope equal to theirs (as ``_bridge.merge_metrics_data`` does), or
+    alone under ``resource`` when ``data`` has none.
+    """
     out: list[bytes] = []
     budget = max_bytes if max_bytes is not None else 1 << 62
-    for rm in data.resource_metrics:
-        scopes = [
-            (
-                encode_scope(sm.scope),
-                (sm.scope.schema_url if sm.scope is not None else "") or "",
-                [encode_metric(m) for m in sm.metrics],
-            )
-            for sm in rm.scope_metrics
-        ]
-        out.extend(encode_requests(encode_resource(rm.resource), rm.resource.schema_url or "", scopes, budget))
+    resources = [(rm.resource, _scopes(rm)) for rm in data.resource_metrics]
+    if extra is not None and extra[1]:
+        scope, metrics, resource = extra
+        if not resources:
+            resources.append((resource, []))
+        scopes = resources[0][1]
+        for _scope, _field_bytes, _url, encoded in scopes:
+            if _scope == scope:
+                encoded.extend(metrics)
+                break
+        else:
+            scopes.append((scope, encode_scope(scope), scope.schema_url or "", list(metrics)))
+    for resource, scopes in resources:
+        parts = [(field, url, metrics) for _, field, url, metrics in scopes]
+        out.extend(encode_requests(encode_resource(resource), resource.schema_url or "", parts, budget))
     # The SDK puts every resource into one request; so does this unless a budget asks to cut.
     return [b"".join(out)] if max_bytes is None and len(out) > 1 else out

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
+from otelsvc._export.handle_encoder import PushBatch
 from otelsvc._export.otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
 
 __all__ = ["DirectMetricExporter", "Transport", "build_transport"]
@@ -72,7 +73,13 @@ class _GrpcTransport(Transport):
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
 
     def send(self, body: bytes, timeout: float) -> None:
-        self._call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
+        import grpc
+
+        try:
+            self._call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
+        except grpc.RpcError as exc:  # its text carries a long debug string: the status is what matters
+            code, details = exc.code(), exc.details()
+            raise OSError(f"gRPC {getattr(code, 'name', code)}: {details}") from None
 
     def close(self) -> None:
         self._channel.close()
@@ -152,9 +159,13 @@ class DirectMetricExporter(MetricExporter):
         if self._closed.is_set():
             return MetricExportResult.FAILURE
         deadline = time.monotonic() + min(self._timeout, timeout_millis / 1000)
-        for body in encode_metrics_data(metrics_data, self._max_request_bytes):
+        batch = metrics_data if isinstance(metrics_data, PushBatch) else None
+        extra = batch.extra() if batch is not None else None
+        for body in encode_metrics_data(metrics_data, self._max_request_bytes, extra):
             self._transport.send(body, deadline - time.monotonic())
             self.requests_sent += 1
+        if batch is not None and batch.handles is not None:
+            batch.handles.commit()  # every request delivered: the handle readings are the next deltas' base
         return MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
