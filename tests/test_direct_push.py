@@ -209,8 +209,10 @@ def _values(bodies: list[bytes], name: str) -> list[tuple[Any, ...]]:
                         continue
                     data = getattr(m, m.WhichOneof("data"))
                     for p in data.data_points:
-                        value = (p.count, p.sum, list(p.bucket_counts), p.min, p.max) if m.HasField("histogram") else (
-                            p.as_int or p.as_double
+                        value = (
+                            (p.count, p.sum, list(p.bucket_counts), p.min, p.max)
+                            if m.HasField("histogram")
+                            else (p.as_int or p.as_double)
                         )
                         out.append((p.attributes[0].value.string_value, p.start_time_unix_nano, value))
     return out
@@ -289,4 +291,3 @@ def test_strings_an_encoder_cannot_take_are_escaped_as_on_the_sdk_path(monkeypat
     finally:
         direct.shutdown(timeout=5)
         sdk.shutdown(timeout=5)
-
