@@ -105,10 +105,8 @@ def _sdk_path(
     return guard, exporter
 
 
-def _normalized(bodies: list[bytes]) -> list[Any]:
-    """The requests' resource metrics, times replaced by whether they were set, as comparable dicts."""
-    from google.protobuf.json_format import MessageToDict
-
+def _normalized(bodies: list[bytes]) -> list[str]:
+    """The requests, times replaced by whether they were set, as protobuf text (readable diffs)."""
     out = []
     for body in bodies:
         request = ExportMetricsServiceRequest.FromString(body)
@@ -121,7 +119,7 @@ def _normalized(bodies: list[bytes]) -> list[Any]:
                             setattr(point, name, 1 if getattr(point, name) else 0)
                         for ex in point.exemplars:
                             ex.time_unix_nano = 1 if ex.time_unix_nano else 0
-        out.append(MessageToDict(request, preserving_proto_field_name=True))
+        out.append(str(request))
     return out
 
 
@@ -167,17 +165,12 @@ def test_requests_equal_the_sdk_paths(monkeypatch: pytest.MonkeyPatch, temporali
             ours, theirs = _normalized(capture.bodies), _normalized(exporter.bodies)
             assert ours == theirs
             assert len(ours) == round_ + 1
-        metrics = [m["name"] for sm in ours[0]["resource_metrics"][0]["scope_metrics"] for m in sm["metrics"]]
+        (first,) = ExportMetricsServiceRequest.FromString(capture.bodies[0]).resource_metrics
+        metrics = {m.name: m for sm in first.scope_metrics for m in sm.metrics}
         assert {"jobs.done", "jobs.latency", "jobs.depth", "jobs.alive", "orders.r0", "upload.size"} <= set(metrics)
-        exemplars = [
-            ex
-            for sm in ours[0]["resource_metrics"][0]["scope_metrics"]
-            for m in sm["metrics"]
-            if m["name"] in ("jobs.done", "jobs.latency")
-            for p in next(iter(v for k, v in m.items() if k in ("sum", "histogram")))["data_points"]
-            for ex in p.get("exemplars", [])
-        ]
-        assert exemplars and all(ex["trace_id"] for ex in exemplars)
+        exemplars = [ex for p in metrics["jobs.done"].sum.data_points for ex in p.exemplars]
+        exemplars += [ex for p in metrics["jobs.latency"].histogram.data_points for ex in p.exemplars]
+        assert exemplars and all(ex.trace_id for ex in exemplars)
     finally:
         direct.shutdown(timeout=5)
         sdk.shutdown(timeout=5)
@@ -191,8 +184,9 @@ def test_handle_series_alone_go_under_the_guards_resource(monkeypatch: pytest.Mo
             guard.counter("only.handles", labels=("k",)).bind("v").add(3)
             assert guard.force_flush(timeout=10)
         assert _normalized(capture.bodies) == _normalized(exporter.bodies)
-        (request,) = _normalized(capture.bodies)
-        attributes = {a["key"] for a in request["resource_metrics"][0]["resource"]["attributes"]}
+        (request,) = capture.bodies
+        (rm,) = ExportMetricsServiceRequest.FromString(request).resource_metrics
+        attributes = {a.key for a in rm.resource.attributes}
         assert {"service.name", "service.instance.id"} <= attributes
     finally:
         direct.shutdown(timeout=5)

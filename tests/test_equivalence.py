@@ -287,7 +287,7 @@ def test_rotel_receives_the_same_from_the_direct_push_as_from_the_sdk_path(
         def both_arrived() -> bool:
             return len(_received(rotel, "direct")) == len(_received(rotel, "sdk")) == 16
 
-        from tests.conftest import wait_until
+        from conftest import wait_until
 
         wait_until(both_arrived, timeout=30)
         ours, theirs = _received(rotel, "direct"), _received(rotel, "sdk")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Rotel
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Metric,
@@ -17,7 +18,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._export.otlp_metric_exporter import DirectMetricExporter, build_transport
-from tests.conftest import Rotel
 
 
 def _data(n: int) -> MetricsData:
@@ -75,7 +75,7 @@ def test_export_over_the_budget_is_cut_into_requests(rotel: Rotel, protocol: str
         seen = {p.value for m in rotel.metrics() if m.name == "direct.sent" for p in m.points}
         return seen == set(range(1, 2_001))
 
-    from tests.conftest import wait_until
+    from conftest import wait_until
 
     wait_until(all_points, timeout=30)
 

@@ -72,9 +72,10 @@ def test_exponential_histograms_only_on_the_otlp_reader(rotel: Rotel) -> None:
 
 def test_a_push_over_the_collectors_message_limit_arrives_in_several_requests(rotel: Rotel) -> None:
     """rotel refuses gRPC messages over 4 MiB (the receivers' default); a 5 MiB collection is cut."""
+    from conftest import wait_until
+
     from otelsvc._export.metrics_push import MetricsPush
     from otelsvc._export.otlp_metric_exporter import DirectMetricExporter
-    from tests.conftest import wait_until
 
     guard = otelsvc.start(
         service_name="big",
