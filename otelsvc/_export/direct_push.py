@@ -9,8 +9,10 @@ the SDK path's. Nothing here depends on an SDK internal (the collect hook is not
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData, PeriodicExportingMetricReader
@@ -21,6 +23,8 @@ from otelsvc._sanitize import sanitize_data
 from otelsvc._values import count_skipped
 
 __all__ = ["DirectPushReader"]
+
+_live: weakref.WeakSet[DirectPushReader] = weakref.WeakSet()
 
 
 class DirectPushReader(PeriodicExportingMetricReader):
@@ -34,6 +38,7 @@ class DirectPushReader(PeriodicExportingMetricReader):
         # One collection at a time: each reads the delta state the previous one committed.
         self._batch_lock = threading.Lock()
         self._received = threading.local()
+        _live.add(self)
 
     # MetricReader.collect is marked final; overriding it is the one way to learn that the SDK had nothing.
     def collect(self, timeout_millis: float = 10_000) -> None:  # type: ignore[misc]
@@ -59,3 +64,13 @@ class DirectPushReader(PeriodicExportingMetricReader):
                 super()._receive_metrics(batch, timeout_millis=timeout_millis, **kwargs)
             finally:
                 handles.release()  # a no-op when the exporter committed (delivered)
+
+
+def _after_fork_in_child() -> None:
+    """A collection running in another thread at fork time leaves its lock held in the child."""
+    for reader in list(_live):
+        reader._batch_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

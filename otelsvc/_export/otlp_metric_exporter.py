@@ -52,9 +52,10 @@ class _GrpcTransport(Transport):
 
         parsed = urlparse(endpoint)
         target = parsed.netloc or endpoint
-        secure = parsed.scheme == "https" or (parsed.scheme != "http" and insecure is not True)
-        if certificate or client_key:
-            secure = True
+        # As the SDK's gRPC exporter decides, given what exporters._grpc_kwargs hands it.
+        if insecure is None:
+            insecure = endpoint.startswith("http://")
+        secure = parsed.scheme == "https" or not insecure or bool(certificate or client_key)
         options = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
         if secure:
 
@@ -104,7 +105,7 @@ class _HttpTransport(Transport):
         if compression in ("gzip", "deflate"):
             self._session.headers["Content-Encoding"] = compression
         self._verify: Any = certificate if certificate else True
-        self._cert: Any = (client_certificate, client_key) if client_certificate and client_key else None
+        self._cert: Any = (client_certificate, client_key) if client_certificate and client_key else client_certificate
 
     def send(self, body: bytes, timeout: float) -> None:
         if self._compression == "gzip":
