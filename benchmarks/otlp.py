@@ -2,7 +2,8 @@
 
 otelsvc: a guard's metrics push (the direct path: handle series encoded straight to bytes), one
 collection through the whole exporter chain into a transport that keeps only the byte count.
-SDK: a MeterProvider with a periodic reader whose exporter runs the SDK OTLP exporters' own
+"SDK counter" rows: the same through an SDK counter from the guard's meter (the SDK's collection,
+otelsvc's encoder). SDK: a MeterProvider with a periodic reader whose exporter runs the SDK OTLP exporters' own
 encoding, ``encode_metrics(data).SerializeToString()``. Both with the cardinality limit raised,
 the same series (three attributes each, every series with a value), cumulative temporality.
 
@@ -79,7 +80,7 @@ def _sdk_side(kind: str, n: int) -> tuple[Any, Callable[[], None], Any]:
     views = [View(instrument_name="otlp.h", aggregation=ExplicitBucketHistogramAggregation(BOUNDS))]
     provider = MeterProvider(metric_readers=[reader], views=views)
     meter = provider.get_meter("bench")
-    if kind == "counter":
+    if kind.endswith("counter"):
         counter = meter.create_counter("otlp.c", unit="{request}")
         for i in range(n):
             counter.add(i + 1, {"id": str(i), "route": "/orders", "code": "200"})
@@ -109,7 +110,11 @@ def _our_side(kind: str, n: int) -> tuple[Any, Callable[[], None], _NullTranspor
     assert push.direct and isinstance(exporter, DirectMetricExporter)
     transport = _NullTransport()
     exporter._transport = transport  # type: ignore[assignment]
-    if kind == "counter":
+    if kind == "SDK counter":  # guard.meter(...): the SDK's collection, otelsvc's encoder
+        sdk_counter = guard.meter("bench").create_counter("otlp.c", unit="{request}")
+        for i in range(n):
+            sdk_counter.add(i + 1, {"id": str(i), "route": "/orders", "code": "200"})
+    elif kind == "counter":
         counter = guard.bridge.instrument("otlp.c", "counter", "{request}", "", ("id", "route", "code"))
         for i in range(n):
             counter.bind(str(i), "/orders", "200").add(i + 1)
@@ -178,8 +183,9 @@ def _rss_in_child(side: str, kind: str, n: int) -> float:
 def bench_otlp(quick: bool, row: ROW) -> None:
     """Collect-and-encode time and peak memory, otelsvc's push against the SDK's, per size."""
     cases = [("counter", 1_000), ("counter", 10_000), ("counter", 100_000), ("histogram", 10_000)]
+    cases.append(("SDK counter", 10_000))
     if not quick:
-        cases.append(("histogram", 100_000))
+        cases += [("histogram", 100_000), ("SDK counter", 100_000)]
     for kind, n in cases:
         repeat = 3 if quick or n >= 100_000 else 7
         guard, ours, transport = _our_side(kind, n)
