@@ -285,3 +285,35 @@ def test_strings_an_encoder_cannot_take_are_escaped_as_on_the_sdk_path(monkeypat
     finally:
         direct.shutdown(timeout=5)
         sdk.shutdown(timeout=5)
+
+
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+def test_without_the_collect_hook_the_direct_push_sends_the_same(
+    monkeypatch: pytest.MonkeyPatch, temporality: str
+) -> None:
+    """The direct reader needs no SDK internal: with the collect hook gone, the requests are unchanged."""
+    from otelsvc import _sdk_internals
+
+    def run() -> list[str]:
+        guard, capture = _direct(temporality)
+        try:
+            for round_ in range(2):
+                _record(guard, round_)
+                assert guard.force_flush(timeout=10)
+        finally:
+            guard.shutdown(timeout=5)
+        return _normalized(capture.bodies)
+
+    with_hook = run()
+
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise AttributeError("'MetricReader' object has no attribute '_collect'")
+
+    _sdk_internals.check.cache_clear()
+    monkeypatch.setattr(_sdk_internals, "wrap_reader_collect", missing)
+    monkeypatch.setattr(_sdk_internals, "reader_temporalities", missing)
+    try:
+        assert not _sdk_internals.check().has("reader_collect_hook")
+        assert run() == with_hook
+    finally:
+        _sdk_internals.check.cache_clear()
