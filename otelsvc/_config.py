@@ -113,6 +113,8 @@ class Settings:
     event_attribute_count_limit: int | None
     link_attribute_count_limit: int | None
     logs_exporters: tuple[str, ...]
+    logrecord_attribute_count_limit: int | None
+    logrecord_attribute_value_length_limit: int | None
     blrp_schedule_delay: float
     blrp_export_timeout: float
     blrp_max_queue_size: int

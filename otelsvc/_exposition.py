@@ -107,6 +107,8 @@ def sanitize_attribute(key: str) -> str:
 
 
 def _label_value(value: Any) -> str:
+    if value.__class__ is str and value.isascii() and "\\" not in value and '"' not in value and "\n" not in value:
+        return value  # nothing to escape: the usual case
     text = escape_text(value) if isinstance(value, str) else dumps(value, default=str)
     return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
@@ -168,9 +170,9 @@ class _Family:
         self.unit = unit
         self.help = help_text
         self.rows: list[str] = []
-        # Each series' identity (its label text without empty values), parallel to rows; a handle's
-        # cached label text (a tuple ending with it) until another metric joins the family.
-        self.keys: list[str | tuple[str, ...]] = []
+        # Each series' identity (its label text without empty values), parallel to rows; for a handle,
+        # its key and the instrument's render header until another metric joins the family.
+        self.keys: list[str | tuple[tuple[str, ...], tuple[Any, ...]]] = []
         self.seen: set[str] | None = None  # made when a second metric joins the family
 
 
@@ -209,7 +211,7 @@ class _Families:
             )
             return None
         if family.seen is None:
-            family.keys = [k if isinstance(k, str) else k[-1] for k in family.keys]
+            family.keys = [k if isinstance(k, str) else _identity(*k) for k in family.keys]
             family.seen = {k for k in family.keys if isinstance(k, str)}
         return family
 
@@ -357,19 +359,61 @@ def _bridge_labels(inst: BridgedInstrument, scope_attrs: dict[str, Any]) -> list
     return keys
 
 
-def _label_text(key: tuple[str, ...], header: tuple[Any, ...], histogram: bool) -> tuple[str, ...]:
-    """A handle's cached label text: the sample prefix (a histogram's bucket prefix and suffix around
-    ``le``, and its plain labels), then the series identity (labels with a value)."""
-    name, exposed, _kind, _unit, keys, scope_values, order = header[:7]
+def _sorted_pairs(key: tuple[str, ...], header: tuple[Any, ...]) -> list[tuple[str, str]]:
+    keys, scope_values, order = header[4:7]
     values = [*scope_values.values(), *(_label_value(v) for v in key)]
-    pairs = [(keys[i], values[i]) for i in order]
-    plain = _pairs(pairs)
-    identity = _pairs(p for p in pairs if p[1])
+    return [(keys[i], values[i]) for i in order]
+
+
+def _templates(keys: list[str], scope_values: dict[str, str], order: list[int], header: tuple[str, str]) -> Any:
+    """Per instrument, %-templates of its handles' label texts with the scope labels filled in, and
+    which label value goes in each slot: a series' first render then costs one ``%`` per part."""
+    scope = list(scope_values.values())
+    count = len(scope)
+
+    def part(indices: list[int]) -> tuple[list[str], tuple[int, ...]]:
+        parts: list[str] = []
+        slots: list[int] = []
+        for i in indices:
+            if i < count:
+                parts.append(f'{keys[i]}="{scope[i]}"'.replace("%", "%%"))
+            else:
+                parts.append(keys[i].replace("%", "%%") + '="%s"')
+                slots.append(i - count)
+        return parts, tuple(slots)
+
+    name, exposed = (text.replace("%", "%%") for text in header)
+    everything, slots = part(order)
+    plain = "{" + ",".join(everything) + "}" if everything else ""
+    before, before_slots = part([i for i in order if keys[i] < "le"])
+    after, after_slots = part([i for i in order if keys[i] > "le"])
+    return (
+        (exposed + plain + " ", slots),
+        (name + "_bucket{" + "".join(p + "," for p in before) + 'le="', before_slots),
+        ('"' + "".join("," + p for p in after) + "} ", after_slots),
+        (plain, slots),
+    )
+
+
+def _label_text(key: tuple[str, ...], header: tuple[Any, ...], histogram: bool) -> str | tuple[str, str, str]:
+    """A handle's cached label text: the sample prefix (for a histogram, the bucket prefix and suffix
+    around ``le``, and its plain labels)."""
+    values = [_label_value(v) for v in key]
+    sample, bucket, suffix, plain = header[9]
     if histogram:
-        before = "".join(f'{k}="{v}",' for k, v in pairs if k < "le")
-        after = "".join(f',{k}="{v}"' for k, v in pairs if k > "le")
-        return (name + "_bucket{" + before + 'le="', '"' + after + "} ", _braced(plain), identity)
-    return (exposed + _braced(plain) + " ", identity)
+        return (
+            bucket[0] % tuple(values[i] for i in bucket[1]),
+            suffix[0] % tuple(values[i] for i in suffix[1]),
+            plain[0] % tuple(values[i] for i in plain[1]),
+        )
+    text: str = sample[0] % tuple(values[i] for i in sample[1])
+    return text
+
+
+def _identity(key: tuple[str, ...], header: tuple[Any, ...]) -> str:
+    """A handle series' identity (its labels with a value), made only when another metric joins its
+    family: caching it on every handle would cost about as much memory as the series itself."""
+    return _pairs(p for p in _sorted_pairs(key, header) if p[1])
 
 
 def _render_bridged(
@@ -400,13 +444,15 @@ def _render_bridged(
         bounds = inst.bounds or ()
         les = [f"{b}" for b in bounds] + ["+Inf"]
         les_om = [floatToGoString(b) for b in bounds] + ["+Inf"]
-        header = cache["header"] = (name, exposed, kind, unit, keys, scope_values, order, les, les_om)
+        templates = _templates(keys, scope_values, order, (name, exposed))
+        header = (name, exposed, kind, unit, keys, scope_values, order, les, les_om, templates)
+        cache["header"] = header
         cache["scope_info"] = scope_info
-    name, exposed, kind, unit, keys, scope_values, order, les, les_om = header
+    name, exposed, kind, unit, keys, scope_values, order, les, les_om = header[:9]
     if families.taken(name, exposed):
         return False
     rows: list[str] = []
-    identities: list[str | tuple[str, ...]] = []
+    identities: list[str | tuple[tuple[str, ...], tuple[Any, ...]]] = []
     histogram = inst.kind == "histogram"
     if openmetrics:
         les = les_om
@@ -423,17 +469,17 @@ def _render_bridged(
             if key and key[0] == "\x00overflow":
                 return False
             text = handle.label_text = _label_text(key, header, histogram)
-        add_identity(text)  # the label text's last item: resolved only if another metric joins the family
+        add_identity((key, header))  # resolved only if another metric joins the family
         if not histogram:
             ex = handle._exemplar if exemplars else None  # counters only (exemplar_mode)
             if ex is not None and ex[1] > floor:
-                add_row(f"{text[0]}{fmt(handle.snapshot())}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")
+                add_row(f"{text}{fmt(handle.snapshot())}{_exemplar_text(ex[0], ex[1], ex[2], ex[3])}\n")
             else:
-                add_row(f"{text[0]}{fmt(handle.snapshot())}\n")
+                add_row(f"{text}{fmt(handle.snapshot())}\n")
             continue
         assert isinstance(handle, HistogramHandle)
         counts, total_sum, _low, _high = handle.snapshot()
-        prefix, suffix, plain_labels, _identity = text
+        prefix, suffix, plain_labels = text
         found_ex = handle.exemplars(floor) if exemplars and handle._ex_last > floor else None
         lines = []
         total = 0

@@ -200,8 +200,12 @@ class ProviderGuard:
             return None
         from otelsvc._from_settings import console_log_processor
 
+        count = settings.logrecord_attribute_count_limit
+        length = settings.logrecord_attribute_value_length_limit
         logger_provider = _sdk_internals.new_logger_provider(
-            self.resource, settings.attribute_count_limit, settings.attribute_value_length_limit
+            self.resource,
+            settings.attribute_count_limit if count is None else count,
+            settings.attribute_value_length_limit if length is None else length,
         )
         console = console_log_processor(settings)
         if console is not None:

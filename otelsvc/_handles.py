@@ -95,7 +95,7 @@ class Handle:
         self._seen = False
         self._start = time.time_ns()
         self._exf: int = getattr(owner, "exemplar_mode", 0)
-        self.label_text: tuple[str, ...] | None = None
+        self.label_text: str | tuple[str, str, str] | None = None
 
     @property
     def attributes(self) -> dict[str, str]:

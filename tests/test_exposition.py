@@ -100,7 +100,7 @@ def _record_everything(g: ProviderGuard) -> None:
             BUCKETS["general"] if kind == "histogram" else None,
         )
         for i, n in enumerate(NUMBERS):
-            handle = inst.bind(f"/r{i % 3}", 'x"y')
+            handle = inst.bind(f"/r{i % 3}%s", 'x"y%%\\')  # "%" too: label texts are made from %-templates
             if kind == "gauge":
                 handle.set(n)
             elif kind == "updowncounter":

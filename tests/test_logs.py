@@ -184,3 +184,30 @@ def test_unknown_instrumentor_names_its_package() -> None:
 
 def _unused(*_: Any) -> None:
     """Keeps Any imported for the typing of helpers above."""
+
+
+def test_log_record_limits_take_the_logrecord_variables_first(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otelsvc import _sdk_internals
+
+    monkeypatch.setenv("OTEL_ATTRIBUTE_COUNT_LIMIT", "3")
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "6")
+    monkeypatch.setenv("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "2")
+    guard = otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False, log_bridge=False)
+    try:
+        sdk = _sdk_internals.logs_sdk()
+        exporter = sdk.InMemoryLogRecordExporter()
+        guard.logger_provider.add_log_record_processor(sdk.SimpleLogRecordProcessor(exporter))
+        attributes = {"a": "long value", "b": "x", "c": "y"}
+        guard.logger_provider.get_logger("direct").emit(body="limited", attributes=attributes)
+        (item,) = exporter.get_finished_logs()
+        kept = dict(item.log_record.attributes)
+        assert len(kept) == 2  # the log record limit, not the general 3
+        assert all(len(v) <= 6 for v in kept.values())  # no log record length limit: the general one applies
+    finally:
+        guard.shutdown()
+    monkeypatch.setenv("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots")
+    with caplog.at_level(logging.WARNING, logger="otelsvc"):
+        otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False, log_bridge=False).shutdown()
+    assert "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT" in caplog.text and "ignoring" in caplog.text

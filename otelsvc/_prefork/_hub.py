@@ -58,6 +58,7 @@ class Hub:
         self._next_slot = 0
         self._seq = 0
         self._cond = threading.Condition()
+        self._accept_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         self._closed = False
         self._selector = selectors.DefaultSelector()
@@ -88,6 +89,10 @@ class Hub:
                     self._read(key.fileobj)
 
     def _accept(self) -> None:
+        with self._accept_lock:
+            self._accept_pending()
+
+    def _accept_pending(self) -> None:
         while True:
             try:
                 sock, _ = self._listener.accept()
@@ -146,7 +151,12 @@ class Hub:
             self._cond.notify_all()
 
     def gather(self, timeout: float) -> int:
-        """Ask every live worker for its counts now; wait at most ``timeout``. Returns how many did not answer."""
+        """Ask every live worker for its counts now; wait at most ``timeout``. Returns how many did not answer.
+
+        Workers whose connection is still in the listen backlog are taken first, so a worker that
+        connected before the scrape began is in it even when the hub thread has not run since."""
+        if not self._closed:
+            self._accept()
         with self._cond:
             self._seq += 1
             seq = self._seq

@@ -143,9 +143,11 @@ class Root(Role):
 
     def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
         hub = self.hub
-        if hub is None or not hub.aggregate.ever_joined:
+        if hub is None:
             return None
-        hub.gather(GATHER_TIMEOUT)
+        hub.gather(GATHER_TIMEOUT)  # takes workers still in the listen backlog first
+        if not hub.aggregate.ever_joined:
+            return None
         merged = hub.aggregate.merged(_snapshot_of(guard))
         resource = guard.bridge.resource or guard.resource
         data = to_data(merged, resource)

@@ -124,6 +124,15 @@ def test_recycles_then_twenty_exact_scrapes(guard: ProviderGuard, recycles: int)
     assert sorted(Path(os.environ["OTELSVC_PREFORK_DIR"]).iterdir()) == files_before  # no file per worker
 
 
+def test_a_worker_still_in_the_listen_backlog_is_in_the_next_scrape(guard: ProviderGuard) -> None:
+    hub = guard._prefork.hub
+    assert hub is not None
+    hub._selector.unregister(hub._listener)  # the hub thread no longer accepts: only a scrape does
+    child = Child(guard, count=7)  # connected (the kernel queued it) before the scrape began
+    assert sample(guard.render_metrics().decode(), "jobs_total") == 7
+    assert child.finish() == 0
+
+
 def test_live_workers_are_fresh_per_slot_and_updown_follows_them(guard: ProviderGuard) -> None:
     children = [Child(guard, count=10, gauge=float(i)) for i in range(4)]
     text = guard.render_metrics().decode()  # recorded before the scrape started: in it (pulled, not periodic)
