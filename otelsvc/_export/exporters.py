@@ -217,10 +217,14 @@ class _Lazy:
         self._factory = factory
         self._real: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Any:
+        """The exporter, built now if it was not yet."""
         if self._real is None:
             self._real = self._factory()
-        return getattr(self._real, name)
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 class MetricPushProxy(MetricExporter):
@@ -270,10 +274,9 @@ class MetricPushProxy(MetricExporter):
     @property
     def inner(self) -> MetricExporter:
         """The exporter doing the work (built now if a forked child had not yet)."""
-        if isinstance(self._inner, _Lazy):
-            self._inner.__getattr__("export")
-            return self._inner._real  # type: ignore[no-any-return]
-        return self._inner
+        inner: Any = self._inner
+        real: MetricExporter = inner.real() if isinstance(inner, _Lazy) else inner
+        return real
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no export is in flight (the reader's shutdown may return while one still is)."""
