@@ -97,3 +97,21 @@ def test_unreachable_collector_fails_within_the_timeout() -> None:
         assert time.monotonic() - began < 5
         exporter.shutdown()
         assert exporter.export(_data(1)) == MetricExportResult.FAILURE
+
+
+def test_an_unavailable_collector_gets_a_fresh_grpc_channel() -> None:
+    """A channel's reconnect back-off grows through an outage; as the SDK's exporter, a new one is made
+    on UNAVAILABLE, so the first push after the collector is back is not held by it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        transport = build_transport("grpc", f"http://127.0.0.1:{port}", {})
+        first = transport._channel  # type: ignore[attr-defined]
+        with pytest.raises(OSError, match="UNAVAILABLE"):
+            transport.send(b"", 2.0)
+        assert transport._channel is not first  # type: ignore[attr-defined]
+        transport.close()
+        with pytest.raises(OSError):
+            transport.send(b"", 2.0)

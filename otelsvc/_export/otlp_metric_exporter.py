@@ -21,6 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 
 from otelsvc._export.handle_encoder import PushBatch
 from otelsvc._export.otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
+from otelsvc._version import __version__
 
 __all__ = ["DirectMetricExporter", "Transport", "build_transport"]
 
@@ -56,7 +57,9 @@ class _GrpcTransport(Transport):
         if insecure is None:
             insecure = endpoint.startswith("http://")
         secure = parsed.scheme == "https" or not insecure or bool(certificate or client_key)
-        options = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
+        compressed = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
+        options = [("grpc.primary_user_agent", f"otelsvc/{__version__}")]
+        credentials = None
         if secure:
 
             def read(path: str | None) -> bytes | None:
@@ -66,9 +69,16 @@ class _GrpcTransport(Transport):
                     return fh.read()
 
             credentials = grpc.ssl_channel_credentials(read(certificate), read(client_key), read(client_certificate))
-            self._channel = grpc.secure_channel(target, credentials, compression=options)
-        else:
-            self._channel = grpc.insecure_channel(target, compression=options)
+
+        def open_channel() -> Any:
+            if credentials is not None:
+                return grpc.secure_channel(target, credentials, compression=compressed, options=options)
+            return grpc.insecure_channel(target, compression=compressed, options=options)
+
+        self._open_channel = open_channel
+        self._lock = threading.Lock()
+        self._closed = False
+        self._channel = open_channel()
         # No serializer: the request is already protobuf bytes.
         self._call = self._channel.unary_unary(_GRPC_METHOD, request_serializer=None, response_deserializer=None)
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
@@ -76,13 +86,30 @@ class _GrpcTransport(Transport):
     def send(self, body: bytes, timeout: float) -> None:
         import grpc
 
+        call = self._call
         try:
-            self._call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
+            call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
         except grpc.RpcError as exc:  # its text carries a long debug string: the status is what matters
             code, details = exc.code(), exc.details()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._reconnect()
             raise OSError(f"gRPC {getattr(code, 'name', code)}: {details}") from None
+        except ValueError as exc:  # the channel was closed (shutdown)
+            raise OSError(f"gRPC channel closed: {exc}") from None
+
+    def _reconnect(self) -> None:
+        """A new channel, as the SDK's exporter makes on UNAVAILABLE: the old one's reconnect back-off
+        grows through an outage and would hold the first push after the collector is back."""
+        with self._lock:
+            if self._closed:
+                return
+            old, self._channel = self._channel, self._open_channel()
+            self._call = self._channel.unary_unary(_GRPC_METHOD, request_serializer=None, response_deserializer=None)
+        old.close()
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         self._channel.close()
 
 
