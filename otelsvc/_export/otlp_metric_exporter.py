@@ -1,15 +1,17 @@
 """An OTLP metric exporter that sends otelsvc's own encoding over gRPC or HTTP/protobuf.
 
 It encodes with ``_otlp_encoder`` (byte-identical to the SDK's encoder, a fraction of its time) and
-cuts an export larger than a collector's message limit into several requests. Each export makes one
-attempt per request within its timeout: a failed push is retried by the next interval (cumulative
-points carry the totals), so shutdown is never held by a retry loop. Only public APIs are used
-(grpc, requests), so it does not depend on the SDK exporters' internals.
+cuts an export larger than a collector's message limit into several requests. A request the
+collector could not take (unavailable, overloaded) is tried again with the SDK exporters' back-off
+while the export's timeout allows; shutdown ends the wait at once, and a push that still failed is
+sent again by the next interval (cumulative totals, or deltas from the last delivered reading). Only
+public APIs are used (grpc, requests), so it does not depend on the SDK exporters' internals.
 """
 
 from __future__ import annotations
 
 import gzip
+import random
 import threading
 import time
 import zlib
@@ -23,9 +25,14 @@ from otelsvc._export.handle_encoder import PushBatch
 from otelsvc._export.otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
 from otelsvc._version import __version__
 
-__all__ = ["DirectMetricExporter", "Transport", "build_transport"]
+__all__ = ["DirectMetricExporter", "Retryable", "Transport", "build_transport"]
 
 _GRPC_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+_RETRY_STATUS = frozenset({408, 429, 502, 503, 504})
+
+
+class Retryable(OSError):
+    """A failure another attempt may get past (collector unavailable or overloaded)."""
 
 
 class Transport:
@@ -91,9 +98,11 @@ class _GrpcTransport(Transport):
             call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
         except grpc.RpcError as exc:  # its text carries a long debug string: the status is what matters
             code, details = exc.code(), exc.details()
+            message = f"gRPC {getattr(code, 'name', code)}: {details}"
             if code == grpc.StatusCode.UNAVAILABLE:
                 self._reconnect()
-            raise OSError(f"gRPC {getattr(code, 'name', code)}: {details}") from None
+                raise Retryable(message) from None
+            raise OSError(message) from None
         except ValueError as exc:  # the channel was closed (shutdown)
             raise OSError(f"gRPC channel closed: {exc}") from None
 
@@ -139,11 +148,18 @@ class _HttpTransport(Transport):
             body = gzip.compress(body, compresslevel=6)
         elif self._compression == "deflate":
             body = zlib.compress(body)
-        response = self._session.post(
-            self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify, cert=self._cert
-        )
-        if not 200 <= response.status_code < 300:
-            raise OSError(f"HTTP {response.status_code} from the collector")
+        import requests
+
+        try:
+            response = self._session.post(
+                self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify, cert=self._cert
+            )
+        except requests.exceptions.ConnectionError as exc:
+            raise Retryable(f"connection failed: {type(exc).__name__}") from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            kind = Retryable if status in _RETRY_STATUS else OSError
+            raise kind(f"HTTP {status} from the collector")
 
     def close(self) -> None:
         self._session.close()
@@ -166,7 +182,7 @@ def build_transport(
 
 
 class DirectMetricExporter(MetricExporter):
-    """Encodes with otelsvc's encoder and sends through a ``Transport``, one attempt per request."""
+    """Encodes with otelsvc's encoder and sends through a ``Transport``, request by request."""
 
     def __init__(
         self,
@@ -190,11 +206,25 @@ class DirectMetricExporter(MetricExporter):
         batch = metrics_data if isinstance(metrics_data, PushBatch) else None
         extra = batch.extra() if batch is not None else None
         for body in encode_metrics_data(metrics_data, self._max_request_bytes, extra):
-            self._transport.send(body, deadline - time.monotonic())
+            self._send(body, deadline)
             self.requests_sent += 1
         if batch is not None and batch.handles is not None:
             batch.handles.commit()  # every request delivered: the handle readings are the next deltas' base
         return MetricExportResult.SUCCESS
+
+    def _send(self, body: bytes, deadline: float) -> None:
+        """One request, tried again after 1, 2, 4 ... s (+-20%) while retryable and the deadline allows,
+        as the SDK's exporters do; shutdown ends the wait at once."""
+        attempt = 0
+        while True:
+            try:
+                self._transport.send(body, deadline - time.monotonic())
+                return
+            except Retryable:
+                backoff = 2**attempt * random.uniform(0.8, 1.2)
+                attempt += 1
+                if backoff > deadline - time.monotonic() or self._closed.wait(backoff):
+                    raise
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
