@@ -31,6 +31,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.api import bench_api, bench_unit_add
 from benchmarks.middleware import bench_middleware
 from benchmarks.otlp import bench_otlp
 
@@ -577,7 +578,18 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["recording", "series", "scrape", "memory", "import", "shutdown", "middleware", "otlp"],
+        choices=[
+            "recording",
+            "api",
+            "unit-add",
+            "series",
+            "scrape",
+            "memory",
+            "import",
+            "shutdown",
+            "middleware",
+            "otlp",
+        ],
         help="run only this group (repeatable; default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
@@ -589,6 +601,8 @@ def main() -> None:
     print(f"machine: {machine()}", flush=True)
     benches = {
         "recording": bench_recording,
+        "api": lambda quick: bench_api(quick, row),
+        "unit-add": lambda quick: bench_unit_add(quick, row),
         "series": bench_series,
         "scrape": bench_scrape,
         "memory": bench_memory,

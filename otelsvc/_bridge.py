@@ -351,6 +351,8 @@ class Bridge:
         self.resource: Resource | None = None
         self.collect_hooks: list[Callable[[], None]] = []
         self.direct_readers: weakref.WeakSet[MetricReader] = weakref.WeakSet()
+        # Called with the child's start time after a fork (the OTel API fast path's series).
+        self.fork_hooks: list[Callable[[int], None]] = []
         # A forked child whose SDK aggregations could not be emptied: SDK series are left out.
         self.sdk_series_dropped = False
         # A forked child whose MeterProvider resource could not be replaced: collections get ``resource``.
@@ -461,6 +463,8 @@ class Bridge:
         self._exemplar_since = weakref.WeakKeyDictionary()
         for inst in self._instruments.values():
             inst.reset_after_fork(start)
+        for hook in self.fork_hooks:
+            hook(start)
 
     def declare_temporality(self, reader: MetricReader, temporalities: Temporalities) -> None:
         """The temporality ``reader`` wants per kind, for readers otelsvc builds (no SDK internal needed)."""

@@ -93,6 +93,7 @@ class Settings:
     otlp_histogram_aggregation: str
     exemplar_filter: str
     cardinality_limit: int
+    api_fast_path: bool
     namespace: str | None
     runtime_metrics: bool
     traces_exporters: tuple[str, ...]

@@ -342,6 +342,15 @@ ROWS: tuple[Row, ...] = (
         variables=("OTELSVC_CARDINALITY_LIMIT",),
     ),
     Row(
+        "api_fast_path",
+        "metrics",
+        p.strict_bool,
+        True,
+        "synchronous instruments of the OTel API (guard meters, the global provider) record into handles, with "
+        "the SDK's output; off, every instrument records through the SDK (docs/performance.md)",
+        variables=("OTELSVC_API_FAST_PATH",),
+    ),
+    Row(
         "namespace",
         "metrics",
         p.namespace,

@@ -9,10 +9,9 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
@@ -23,7 +22,7 @@ from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._export.pipeline import Pipeline, Signal, build_pipelines
 from otelsvc._handles import CounterHandle, GaugeHandle, HistogramHandle, UpDownCounterHandle
 from otelsvc._logging import logger, route_sdk_logs, unroute_sdk_logs
-from otelsvc._prefork import Role
+from otelsvc._prefork import Role, declare_gauge
 from otelsvc._resource import build_resource, child_instance_id
 from otelsvc._serving.health import ExporterHealth, Lifecycle, State
 from otelsvc._signals import threads_started_without_signals
@@ -135,6 +134,7 @@ class ProviderGuard:
     def _build(self, settings: Settings, extra_readers: Sequence[MetricReader]) -> None:
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
+        from otelsvc._api_fast import FastMeterProvider
         from otelsvc._from_settings import console_metric_reader, console_span_processor, exemplar_filter, span_limits
         from otelsvc._prometheus import PrometheusReader
 
@@ -152,12 +152,15 @@ class ProviderGuard:
         if console_reader is not None:
             readers.append(console_reader)
         self._readers = readers
-        provider = SdkMeterProvider(
+        provider = FastMeterProvider(
             metric_readers=readers,
             resource=self.resource,
             shutdown_on_exit=False,
             exemplar_filter=exemplar_filter(settings),
+            bridge=self.bridge,
+            fast=settings.api_fast_path,
         )
+        self.bridge.fork_hooks.append(provider.otelsvc_fast.reset_after_fork)
         for reader in readers:
             self.bridge.attach(reader)
         self.meter_provider = provider
@@ -274,9 +277,20 @@ class ProviderGuard:
         return self.bridge.instrument(name, "updowncounter", unit, description, labels)
 
     def gauge(
-        self, name: str, *, unit: str = "", description: str = "", labels: Sequence[str] = ()
+        self,
+        name: str,
+        *,
+        unit: str = "",
+        description: str = "",
+        labels: Sequence[str] = (),
+        prefork: Literal["per_worker", "sum", "min", "max", "latest"] = "per_worker",
     ) -> HandleInstrument[GaugeHandle]:
-        """A handle-recorded gauge (``.bind(...)`` gives a ``GaugeHandle``)."""
+        """A handle-recorded gauge (``.bind(...)`` gives a ``GaugeHandle``).
+
+        ``prefork``: how one scrape of a pre-fork server combines the workers' values: a series per live
+        worker (label ``worker_slot``), or their sum, min, max or the latest set (docs/prefork.md)."""
+        if prefork != "per_worker":
+            declare_gauge(name, prefork)
         return self.bridge.instrument(name, "gauge", unit, description, labels)
 
     def histogram(

@@ -13,11 +13,13 @@ sampled span costs more (its ids and the time).
 
 from __future__ import annotations
 
+import itertools
 import math
+import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -56,6 +58,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
 _INF = math.inf
 _INT_MIN = -INT64_MAX - 1
+_ONE = 1
+# Below this a sum plus the units pending beside it stays within int64 (2**62 units at a billion per
+# second would take 146 years).
+_UNIT_MAX = 2**62
+_GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 _time_ns = time.time_ns
 
 # Exemplar filter modes, as handles keep them (the recording path tests the literals).
@@ -153,7 +160,11 @@ class _SumHandle(Handle):
             drop(self._owner, n, NEGATIVE)
             return
         with self._lock:
+            self._settle()
             self._store(self._value + amount, amount)
+
+    def _settle(self) -> None:
+        """Bring the sum up to date before a careful write (the counter's pending units)."""
 
     def _store(self, total: float, n: float) -> None:
         """Store a sum outside the fast path's range (called under the lock), or drop ``n``."""
@@ -172,21 +183,46 @@ class _SumHandle(Handle):
 
 
 class CounterHandle(_SumHandle):
-    """A monotonic counter series; ``add`` drops negative amounts as the SDK does."""
+    """A monotonic counter series; ``add`` drops negative amounts as the SDK does.
 
-    __slots__ = ()
+    With exemplars off, a unit ``add()`` (``n`` the int 1) on a series whose sum is an int of at most
+    2**62 takes no lock: it advances an ``itertools.count``, one C call the GIL makes atomic, and the
+    count is folded into the sum under the lock whenever the sum is read or another amount is added
+    (a float first folds the pending units, so a single thread sums in call order, as the SDK does).
+    Builds without a GIL always take the locked path (docs/performance.md).
+    """
+
+    __slots__ = ("_count", "_taken", "_unit")
+
+    def __init__(self, owner: BridgedInstrument, values: tuple[str, ...], lock: threading.Lock) -> None:
+        super().__init__(owner, values, lock)
+        self._count: Iterator[int] | None = None  # made when the unit path first opens (memory)
+        self._taken = 0  # values of _count accounted for (folded units and the folds' own calls)
+        self._unit = False  # the lock-free unit path is open
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
+        if n is _ONE and self._unit:
+            next(self._count)  # type: ignore[arg-type]
+            return
         cls = n.__class__
         if (cls is not int and cls is not float) or not n >= 0:  # not-a-number fails n >= 0 too
             return self._add_checked(n, True)
         with self._lock:
             total = self._value + n
-            if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
-                return self._store(total, n)
-            self._value = total
-            self._seen = True
+            if total.__class__ is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
+                self._value = total
+                self._seen = True
+                if self._count is None and _GIL and not self._exf:
+                    self._count = itertools.count()
+                self._unit = self._count is not None and _GIL and not self._exf
+            else:
+                self._fold()
+                total = self._value + n
+                if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
+                    return self._store(total, n)
+                self._value = total
+                self._seen = True
         # The exemplar filter (off 0, trace_based 1, always_on 2); the span entry is read first, as the
         # default filter needs it and a membership test is the cheapest read when there is no span.
         context = _current_context()
@@ -200,6 +236,40 @@ class CounterHandle(_SumHandle):
                     self._exemplar = (n, _time_ns(), ids[1], ids[2])
         elif self._exf == 2:
             self._exemplar = (n, _time_ns(), 0, 0)
+
+    def _fold(self) -> None:
+        """Add the pending lock-free units to the sum and close the unit path (under the lock)."""
+        self._unit = False
+        if self._count is None:
+            return
+        mark = next(self._count)
+        pending = mark - self._taken
+        self._taken = mark + 1
+        if pending:
+            self._store(self._value + pending, pending)
+
+    def _settle(self) -> None:
+        self._fold()
+
+    def snapshot(self) -> float:
+        with self._lock:
+            self._fold()
+            value = self._value
+            self._unit = (
+                self._count is not None
+                and _GIL
+                and not self._exf
+                and value.__class__ is int
+                and 0 <= value <= _UNIT_MAX
+                and self._seen
+            )
+            return value
+
+    def _reset(self, lock: threading.Lock, start: int) -> None:
+        super()._reset(lock, start)
+        self._count = None
+        self._taken = 0
+        self._unit = False
 
 
 class UpDownCounterHandle(_SumHandle):

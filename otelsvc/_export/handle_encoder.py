@@ -210,7 +210,7 @@ class HandleSeriesEncoder:
             attributes = cache.get(key)
             if attributes is None:
                 attributes = cache[key] = encode_attributes(b"\x3a", _escaped(inst.attributes_of(key)))
-            value = handle._value
+            value = handle.snapshot()
             start = handle._start
             if delta:
                 previous = state.get(handle)

@@ -4,6 +4,9 @@ One thread reads every connection (selectors). A scrape calls ``gather``: it ask
 for a fresh snapshot and waits at most ``timeout``; a worker that does not answer in time (it holds
 the GIL, or is stopped) is served from its last snapshot. A worker whose connection ends is retired:
 its counters and histograms stay in the sums, its slot is free for the next worker.
+
+A connection whose first message is a render request is not a worker: it is a worker's mounted
+metrics app asking for the whole run's scrape, answered from a thread of its own (``render``).
 """
 
 from __future__ import annotations
@@ -17,18 +20,22 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from otelsvc._prefork import _wire
 from otelsvc._prefork._merge import Aggregate
 
-__all__ = ["Hub"]
+__all__ = ["RENDER_TIMEOUT", "Hub", "request_render"]
+
+# How long a worker's mounted app waits for the hub's scrape (a gather, at most 1 s, then the render).
+RENDER_TIMEOUT = 10.0
 
 _log = logging.getLogger("otelsvc")
 
 
 class _Peer:
-    def __init__(self, sock: socket.socket, slot: int) -> None:
+    def __init__(self, sock: socket.socket, slot: int = -1) -> None:
         self.sock = sock
         self.slot = slot
         self.pid = 0
@@ -53,6 +60,8 @@ class Hub:
             self._listener.close()
             raise
         self._listener.setblocking(False)
+        # The run's whole scrape, set by the serving process: answers the workers' mounted apps.
+        self.render: Callable[[bool], bytes] | None = None
         self._peers: dict[socket.socket, _Peer] = {}
         self._free: list[int] = []
         self._next_slot = 0
@@ -79,7 +88,13 @@ class Hub:
 
     def _run(self) -> None:
         while not self._closed:
-            for key, _ in self._selector.select():
+            try:
+                events = self._selector.select()
+            except (OSError, ValueError):
+                if self._closed:  # closed (or forgotten after a fork) under this thread's feet
+                    return
+                raise
+            for key, _ in events:
                 if key.fileobj is self._listener:
                     self._accept()
                 elif key.fileobj == self._wake_r:
@@ -102,9 +117,8 @@ class Hub:
                 _log.warning("otelsvc: pre-fork hub could not accept a worker: %s", exc)
                 return
             sock.setblocking(False)
-            self.aggregate.ever_joined = True
             with self._cond:
-                self._peers[sock] = _Peer(sock, self._slot())
+                self._peers[sock] = _Peer(sock)  # a worker takes a slot when it says hello
             self._selector.register(sock, selectors.EVENT_READ)
 
     def _read(self, sock: socket.socket) -> None:
@@ -126,6 +140,12 @@ class Hub:
             return
         for message in messages:
             kind = message[0]
+            if kind == _wire.RENDER:
+                self._hand_over(peer, bool(message[1]))
+                return
+            if peer.slot < 0:
+                peer.slot = self._slot()
+                self.aggregate.ever_joined = True
             if kind == _wire.HELLO:
                 peer.pid = int(message[1])
             elif kind == _wire.SNAPSHOT:
@@ -143,12 +163,43 @@ class Hub:
         """The worker left (exit, crash or SIGKILL): retire what it published, free its slot."""
         self._selector.unregister(peer.sock)
         peer.sock.close()
-        if not peer.final:
+        if peer.slot >= 0 and not peer.final:
             self.aggregate.retire(peer.slot)
         with self._cond:
             del self._peers[peer.sock]
-            heapq.heappush(self._free, peer.slot)
+            if peer.slot >= 0:
+                heapq.heappush(self._free, peer.slot)
             self._cond.notify_all()
+
+    def _hand_over(self, peer: _Peer, openmetrics: bool) -> None:
+        """A render request: the connection leaves the workers and is answered from a thread (a render
+        gathers from the workers, which this thread must go on reading)."""
+        self._selector.unregister(peer.sock)
+        with self._cond:
+            del self._peers[peer.sock]
+            self._cond.notify_all()
+        threading.Thread(
+            target=self._answer_render, args=(peer.sock, openmetrics), name="otelsvc-prefork-render", daemon=True
+        ).start()
+
+    def _answer_render(self, sock: socket.socket, openmetrics: bool) -> None:
+        try:
+            render = self.render
+            if render is None:
+                raise RuntimeError("this hub's process serves no Prometheus reader")
+            reply = _wire.encode(_wire.RENDERED, render(openmetrics), "")
+        except Exception as exc:
+            _log.error(
+                "otelsvc: the pre-fork hub could not render a scrape for a worker: %s: %s", type(exc).__name__, exc
+            )
+            reply = _wire.encode(_wire.RENDERED, None, f"{type(exc).__name__}: {exc}")
+        try:
+            sock.settimeout(RENDER_TIMEOUT)
+            sock.sendall(reply)
+        except OSError:
+            pass  # the asking scrape gave up; nothing to tell it
+        finally:
+            sock.close()
 
     def gather(self, timeout: float) -> int:
         """Ask every live worker for its counts now; wait at most ``timeout``. Returns how many did not answer.
@@ -208,3 +259,24 @@ class Hub:
             self._listener.close()
         with contextlib.suppress(OSError):
             self._selector.close()
+
+
+def request_render(path: Path, openmetrics: bool, timeout: float = RENDER_TIMEOUT) -> bytes:
+    """The whole run's scrape from the hub at ``path`` (a worker's mounted metrics app asks this)."""
+    reader = _wire.Reader()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        _wire.send(sock, _wire.RENDER, openmetrics)
+        deadline = time.monotonic() + timeout
+        while True:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            data = sock.recv(1 << 20)
+            if not data:
+                raise ConnectionError("the pre-fork hub closed the connection without a scrape")
+            for message in reader.feed(data):
+                if message[0] == _wire.RENDERED:
+                    if message[1] is None:
+                        raise RuntimeError(f"the pre-fork hub could not render: {message[2]}")
+                    body: bytes = message[1]
+                    return body

@@ -12,6 +12,9 @@ import json
 import logging
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,8 @@ _log = logging.getLogger("otelsvc")
 
 # How long a scrape waits for workers' fresh counts before serving a late worker's last ones.
 GATHER_TIMEOUT = 1.0
+# A worker whose sidecar died retries starting a new one at most this far apart.
+RECONNECT_MAX_DELAY = 2.0
 
 _gauge_modes: dict[str, str] = {}
 
@@ -140,6 +145,16 @@ class Root(Role):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, self._record)
+        self.hub.render = lambda openmetrics: self._whole_run(guard, openmetrics)
+
+    def _whole_run(self, guard: ProviderGuard, openmetrics: bool) -> bytes:
+        """What a worker's mounted app serves: the aggregated scrape (this process's own before any worker joined)."""
+        aggregated = self.render(guard, openmetrics)
+        if aggregated is not None:
+            return aggregated
+        if guard._prometheus is None:
+            raise RuntimeError("the pre-fork serving process has no Prometheus reader")
+        return guard._prometheus.render(openmetrics)
 
     def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
         hub = self.hub
@@ -175,19 +190,34 @@ class Root(Role):
 
 
 class Worker(Role):
-    """Publishes this process's counts to the hub at ``path``; serves nothing itself."""
+    """Publishes this process's counts to the hub at ``path``; serves nothing itself.
+
+    ``respawn`` (sidecar runs only) makes sure a hub serves ``path`` again: when the sidecar dies, the
+    workers' links notice, the first to take the run's lock starts a new sidecar and all reconnect."""
 
     serves = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, respawn: Callable[[], None] | None = None) -> None:
         self.path = path
         self.link: WorkerLink | None = None
+        self._respawn = respawn
+        self._guard: ProviderGuard | None = None
+        self._closed = False
+
+    def render(self, guard: ProviderGuard, openmetrics: bool) -> bytes | None:
+        """With the built-in server on, this worker's own counts (the hub's process serves the run's);
+        with it off, the run's whole scrape from the hub, so every worker's mounted app serves it (its
+        own counts when it never reached the hub, as it warned at start)."""
+        if guard.settings.builtin_server or self.link is None:
+            return None
+        from otelsvc._prefork._hub import request_render
+
+        return request_render(self.path, openmetrics)
 
     def attach(self, guard: ProviderGuard) -> None:
-        from otelsvc._prefork._worker import WorkerLink
-
+        self._guard = guard
         try:
-            self.link = WorkerLink(self.path, lambda: _snapshot_of(guard), _modes)
+            self._connect(guard)
         except OSError as exc:
             _log.warning(
                 "otelsvc: cannot reach the pre-fork hub at %s (%s); this worker's counts are not scraped",
@@ -195,14 +225,41 @@ class Worker(Role):
                 exc.strerror or exc,
             )
 
+    def _connect(self, guard: ProviderGuard) -> None:
+        from otelsvc._prefork._worker import WorkerLink
+
+        lost = self._reconnect_soon if self._respawn is not None else None
+        self.link = WorkerLink(self.path, lambda: _snapshot_of(guard), _modes, on_lost=lost)
+
+    def _reconnect_soon(self) -> None:
+        threading.Thread(target=self._reconnect, name="otelsvc-prefork-reconnect", daemon=True).start()
+
+    def _reconnect(self) -> None:
+        """Until this worker closes: have a hub serve the run again (respawn), then connect to it."""
+        delay = 0.1
+        while not self._closed and self._guard is not None and self._respawn is not None:
+            try:
+                self._respawn()
+                self._connect(self._guard)
+            except Exception as exc:
+                _log.debug("otelsvc: pre-fork reconnect failed: %s", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+                continue
+            _log.warning("otelsvc: reconnected to the pre-fork hub at %s", self.path)
+            if self._closed and self.link is not None:
+                self.link.close()
+            return
+
     def close(self) -> None:
+        self._closed = True
         if self.link is not None:
             self.link.close()
 
     def after_fork_in_child(self, guard: ProviderGuard) -> Role:
         if self.link is not None:
             self.link.forget_in_child()
-        child = Worker(self.path)
+        child = Worker(self.path, self._respawn)
         child.attach(guard)
         return child
 
@@ -230,8 +287,11 @@ def _hub_serving(base: Path, address: tuple[str, int]) -> dict[str, Any] | None:
 
 
 def plan(settings: Settings) -> Role:
-    """The role of a new guard; in a worker of a server that did not run otelsvc, start the run's sidecar."""
-    if settings.prometheus is None or not settings.builtin_server:
+    """The role of a new guard; in a worker of a server that did not run otelsvc, start the run's sidecar.
+
+    With ``builtin_server=False`` the roles are the same, but nothing binds the address: each worker's
+    mounted metrics app asks the hub for the run's whole scrape."""
+    if settings.prometheus is None:
         return Role()
     if sidecar_run is not None:
         return Root(sidecar_run)
@@ -241,16 +301,28 @@ def plan(settings: Settings) -> Role:
     base = _paths.base_dir()
     name = _paths.run_name("s", settings.service_name, master)
     path = base / f"{name}.sock"
+
+    def respawn() -> None:
+        """A hub serves ``path`` when this returns: it was there, or this worker started the sidecar."""
+        from otelsvc._prefork._sidecar import spawn
+
+        with _paths.locked(base / f"{name}.lock"):
+            if _connectable(path):
+                return
+            if not _paths.alive(master):
+                raise RuntimeError("the server's master process is gone")
+            spawn(settings, path, master)
+
     with _paths.locked(base / f"{name}.lock"):
         if _connectable(path):
-            return Worker(path)
-        holder = _hub_serving(base, settings.prometheus)
+            return Worker(path, respawn)
+        holder = _hub_serving(base, settings.prometheus) if settings.builtin_server else None
         if holder is not None and int(holder["pid"]) == master.pid:
             return Worker(Path(holder["socket"]))
         from otelsvc._prefork._sidecar import spawn
 
         spawn(settings, path, master)
-    return Worker(path)
+    return Worker(path, respawn)
 
 
 def on_address_in_use(settings: Settings) -> Role | None:

@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from otelsvc._errors import ConfigError, SettingProblem
 from otelsvc._prefork import _paths, _role
+from otelsvc._signals import SIGNALS
 
 if TYPE_CHECKING:
     from otelsvc._config import Settings
@@ -73,6 +75,8 @@ def _stale_holder(settings: Settings) -> bool:
 
 
 def main() -> int:
+    if hasattr(signal, "pthread_sigmask"):  # started from a worker's thread, it inherited a blocked mask
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     settings, path, master = pickle.load(sys.stdin.buffer)
     _role.sidecar_run = _role.SidecarRun(Path(path), master)
     settings = dataclasses.replace(settings, otlp_metrics=None, otlp_traces=None, set_global=False)

@@ -10,12 +10,14 @@ import socket
 import struct
 from typing import Any
 
-__all__ = ["HELLO", "FINAL", "PULL", "SNAPSHOT", "Reader", "encode", "send"]
+__all__ = ["FINAL", "HELLO", "PULL", "RENDER", "RENDERED", "SNAPSHOT", "Reader", "encode", "send"]
 
 HELLO = "hello"  # worker -> hub: (pid,)
 SNAPSHOT = "snap"  # worker -> hub: (seq, pickled snapshot, gauge modes); seq 0 when unsolicited
 FINAL = "final"  # worker -> hub: (pickled snapshot,): the worker is leaving
 PULL = "pull"  # hub -> worker: (seq,)
+RENDER = "render"  # a mounted app's scrape -> hub, on a connection of its own: (openmetrics,)
+RENDERED = "rendered"  # hub -> that connection: (exposition bytes or None, error text)
 _HEADER = struct.Struct("!Q")
 
 

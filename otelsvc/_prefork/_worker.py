@@ -33,8 +33,10 @@ class WorkerLink:
         snapshot: Callable[[], Snapshot],
         modes: Callable[[], dict[str, str]],
         interval: float = PUBLISH_INTERVAL,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
+        self._on_lost = on_lost
         self._snapshot = snapshot
         self._modes = modes
         self._interval = interval
@@ -77,10 +79,7 @@ class WorkerLink:
                     data = self._sock.recv(65536)
                     if not data:
                         if not self._closing:
-                            _log.warning(
-                                "otelsvc: the pre-fork hub at %s went away; this worker's counts are no longer scraped",
-                                self.path,
-                            )
+                            self._lost()
                         return
                     pulls = [m[1] for m in reader.feed(data) if m[0] == _wire.PULL]
                     if pulls:
@@ -93,6 +92,18 @@ class WorkerLink:
         except Exception as exc:
             if not self._closing:
                 _log.warning("otelsvc: pre-fork publishing stopped: %s: %s", type(exc).__name__, exc)
+                self._lost()
+
+    def _lost(self) -> None:
+        if self._on_lost is None:
+            _log.warning(
+                "otelsvc: the pre-fork hub at %s went away; this worker's counts are no longer scraped", self.path
+            )
+            return
+        _log.warning("otelsvc: the pre-fork hub at %s went away; reconnecting", self.path)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self._on_lost()
 
     def close(self, timeout: float = 2.0) -> None:
         """Send the final counts (they stay in the hub's sums) and disconnect."""

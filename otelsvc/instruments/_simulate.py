@@ -98,10 +98,28 @@ class Simulation:
         actor.messages_received.add()
         actor.inbox_depth("dispatch").set(rng.randint(0, 5))
         actor.state_mutations("input_set").add()
+        actor.queue_depth.add(1)  # a message waits, then is taken
+        actor.queue_depth.add(-1)
+        if rng.random() < 0.2:
+            actor.connections.add()
+            actor.connections_active.add(1)
+            actor.connections_active.add(-1)
+        kind = rng.choice(("action", "http", "scheduled_action"))
+        actor.user_tasks_active(kind).add(1)
+        actor.user_task_duration(kind).record(rng.expovariate(100))
+        actor.user_tasks_active(kind).add(-1)
+        for phase in ("serialize", "transport", "total"):
+            actor.sqlite_commit(phase).record(rng.expovariate(5000))
+        actor.sqlite_command("execute").record(rng.expovariate(10000))
+        if rng.random() < 0.02:
+            actor.sqlite_errors("execute", "overloaded").add()
         if len(self._live_actors) > 12:
             gone = self._live_actors.pop(0)
-            gone.shutdown_wait("sleep").record(rng.uniform(0.01, 0.2))
-            self.actors.actor_stopped(gone, rng.choice(("sleep", "destroy")))
+            reason = rng.choice(("sleep", "destroy"))
+            gone.shutdown_wait(reason).record(rng.uniform(0.01, 0.2))
+            if rng.random() < 0.1:
+                gone.shutdown_timeouts(reason).add()
+            self.actors.actor_stopped(gone, reason)
 
     def _network(self, rng: random.Random) -> None:
         lane_name = rng.choice(self.shape.swimlanes or self.network.swimlanes)
@@ -115,6 +133,7 @@ class Simulation:
             lane.pending.add(-1)
             conn.opened()
             self._connections.append(conn)
+        rng.choice(self._connections).permit.record(rng.expovariate(20000))
         if len(self._connections) > 10:
             conn = self._connections.pop(0)
             if rng.random() < 0.5:
@@ -131,6 +150,9 @@ class Simulation:
         inv.http_request(rng.expovariate(50))
         status = 200 if rng.random() < 0.9 else rng.choice(shape.invoker_errors)
         inv.http_response(status)
+        inv.throttling_balance(rng.randint(-5, 100))
+        if rng.random() < 0.05:
+            inv.state_truncated()
         self._invocations.append(inv)
         if len(self._invocations) > 5:
             done = self._invocations.pop(0)

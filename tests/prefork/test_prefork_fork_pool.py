@@ -210,3 +210,87 @@ def test_conflicting_declarations_log_one_error_and_stay_promtool_clean(
     assert good.finish() == 0
     for fd in (ready_r, go_w):
         os.close(fd)
+
+
+def _child_scrape(guard: ProviderGuard, count: int) -> tuple[int, bytes]:
+    """Fork a worker that records ``count`` jobs, then answers one /metrics request as its mounted app would."""
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(out_r)
+            guard.counter("jobs", labels=("kind",), description="Jobs").bind("a").add(count)
+            response = guard.routes.handle("GET", "/metrics", {})
+            os.write(out_w, b"%d\n" % response.status + response.body)
+            guard.shutdown()
+        except BaseException as exc:
+            os.write(2, f"mounted worker failed: {exc!r}\n".encode())
+            code = 1
+        os._exit(code)
+    os.close(out_w)
+    chunks = []
+    while chunk := os.read(out_r, 1 << 16):
+        chunks.append(chunk)
+    os.close(out_r)
+    assert os.waitpid(pid, 0)[1] == 0
+    status, _, body = b"".join(chunks).partition(b"\n")
+    return int(status), body
+
+
+def test_a_mounted_worker_serves_the_whole_run_or_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    short = Path("/tmp") / f"otelsvc-pf-{os.getpid()}-m{tmp_path.name[-8:]}"
+    short.mkdir(mode=0o700)
+    monkeypatch.setenv("OTELSVC_PREFORK_DIR", str(short))
+    guard = otelsvc.start(
+        service_name="mounted", prometheus="127.0.0.1:0", builtin_server=False, set_global=False, runtime_metrics=False
+    )
+    try:
+        assert guard.prometheus_address is None  # nothing binds: the app serves the metrics
+        first = Child(guard, count=7)  # another live worker
+        status, body = _child_scrape(guard, 5)
+        assert status == 200
+        assert sample(body.decode(), "jobs_total") == 12  # both workers, through the asking worker's own app
+        hub = guard._prefork.hub
+        assert hub is not None
+
+        def broken(openmetrics: bool) -> bytes:
+            raise OSError("disk on fire")
+
+        hub.render = broken
+        status, body = _child_scrape(guard, 1)
+        assert status == 500  # never one worker's counts, which a scraper would read as a reset
+        assert first.finish() == 0
+    finally:
+        guard.shutdown()
+    assert not any(short.iterdir())
+    short.rmdir()
+
+
+def test_a_gauge_declared_summed_over_workers_is_one_series(guard: ProviderGuard) -> None:
+    done_r, done_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pids = []
+    for value in (3.0, 4.0):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                guard.gauge("pool.idle", prefork="sum", description="Idle connections").bind().set(value)
+                os.write(done_w, b"r")
+                os.read(go_r, 1)
+                guard.shutdown()
+            except BaseException:
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    assert os.read(done_r, 1) + os.read(done_r, 1) == b"rr"
+    text = guard.render_metrics().decode()
+    assert sample(text, "pool_idle") == 7.0
+    assert len(re.findall(r"^pool_idle\{", text, re.M)) == 1 and "worker_slot" not in text.split("pool_idle")[-1]
+    os.write(go_w, b"xx")
+    assert all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
+    for fd in (done_r, done_w, go_r, go_w):
+        os.close(fd)
+    with pytest.raises(ValueError, match="gauge aggregation"):
+        guard.gauge("pool.busy", prefork="average")  # type: ignore[arg-type]

@@ -79,7 +79,7 @@ class Server:
         return int(r.text) if r.status_code == 200 else None
 
     def scrape(self) -> str:
-        r = httpx.get(self.metrics_url, timeout=10)
+        r = httpx.get(self.metrics_url, timeout=10, headers={"Connection": "close"})  # any worker may answer
         assert r.status_code == 200, r.text
         return r.text
 
@@ -138,10 +138,15 @@ def run_exact(
     promtool: Callable[[bytes], Any],
     requests: int,
     metric_names: tuple[str, ...] = ("example_requests_total",),
+    mounted: bool = False,
 ) -> dict[str, Any]:
-    """Serve ``requests`` requests, then 20 scrapes must each read exactly that many; stop cleanly."""
+    """Serve ``requests`` requests, then 20 scrapes must each read exactly that many; stop cleanly.
+
+    ``mounted``: the app serves /telemetry/metrics itself (``builtin_server=False``), on the app port."""
     app_port, metrics_port = free_port(), free_port()
     server = Server(argv(app_port), app_port, metrics_port, tmp)
+    if mounted:
+        server.metrics_url = f"http://127.0.0.1:{app_port}/telemetry/metrics"
     pids: set[int] = set()
     try:
         first = wait_until(server.get, timeout=60, interval=0.2)
@@ -191,6 +196,32 @@ def test_gunicorn_every_scrape_counts_every_worker_through_recycles(
     # gauges are per live worker, on a bounded slot label: recycles reuse slots
     assert got["slots"] and max(got["slots"]) < 8, got["slots"]
     assert "Worker failed to boot" not in got["output"]
+
+
+def _mounted(argv: list[str]) -> list[str]:
+    return [*argv[:-1], argv[-1].replace("prefork_asgi_app", "prefork_mounted_app")]
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "uvicorn --workers 2",
+        "gunicorn uvicorn worker",
+        "gunicorn uvicorn worker --preload",
+    ],
+)
+def test_metrics_mounted_in_the_app_serve_every_worker_from_any_worker(
+    tmp_path: Path, promtool: Callable[[bytes], Any], server: str
+) -> None:
+    if server.startswith("uvicorn"):
+        argv: Callable[[int], list[str]] = lambda port: _mounted(uvicorn_workers(port))  # noqa: E731
+    else:
+        base = gunicorn("uvicorn_worker.UvicornWorker", "--preload" in server, workers=2)
+        argv = lambda port: _mounted(base(port))  # noqa: E731
+    got = run_exact(argv, tmp_path, promtool, 30, ("example_requests_total", HTTP_COUNT), mounted=True)
+    assert len(got["pids"]) >= 2, "both workers served requests"
+    assert "/telemetry" not in got["text"]  # the scrapes themselves are not recorded
+    assert "address already in use" not in got["output"].lower()
 
 
 def test_uvicorn_workers_one_scrape_covers_both(tmp_path: Path, promtool: Callable[[bytes], Any]) -> None:
@@ -329,3 +360,40 @@ def test_two_services_on_one_machine_never_mix(tmp_path: Path) -> None:
     assert statuses == [0, 0], [s.output() for s in servers]
     wait_until(lambda: not any(shared.iterdir()), timeout=15)
     shared.rmdir()
+
+
+def test_a_killed_sidecar_is_replaced_and_live_workers_counts_return(
+    tmp_path: Path, promtool: Callable[[bytes], Any]
+) -> None:
+    app_port, metrics_port = free_port(), free_port()
+    server = Server(uvicorn_workers(app_port), app_port, metrics_port, tmp_path)
+    try:
+        wait_until(server.get, timeout=60, interval=0.2)
+        for _ in range(19):
+            assert server.get() is not None, server.output()
+        assert sample(server.scrape(), "example_requests_total") == 20
+        (record,) = [json.loads(p.read_text()) for p in server.dir.glob("*.json")]
+        os.kill(int(record["pid"]), signal.SIGKILL)  # the sidecar: the run's serving process
+
+        def scraped() -> str | None:
+            try:
+                text = server.scrape()
+            except (httpx.HTTPError, AssertionError):
+                return None
+            return text if sample(text, "example_requests_total") == 20 else None
+
+        # a worker notices, starts a new sidecar; both workers reconnect and publish their cumulative counts
+        wait_until(scraped, timeout=30, interval=0.2)
+        (replacement,) = [json.loads(p.read_text()) for p in server.dir.glob("*.json")]
+        assert replacement["pid"] != record["pid"]
+        for _ in range(10):
+            assert server.get() is not None, server.output()
+        text = server.scrape()
+        assert sample(text, "example_requests_total") == 30
+        assert promtool(text.encode()).returncode == 0
+        assert "reconnected to the pre-fork hub" in server.output()
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+    wait_until(lambda: not any(server.dir.iterdir()), timeout=15)
+    server.cleanup()

@@ -89,6 +89,7 @@ def own_handles(guard: otelsvc.ProviderGuard) -> None:
     with latency.bind("eu").time():
         pass
     guard.gauge("queue.depth").bind().set(3)
+    guard.gauge("pool.idle", prefork="sum").bind().set(2)
     guard.up_down_counter("sessions").bind().add(-1)
 
 
