@@ -27,6 +27,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
+from otelsvc._stable_attributes import StableAttributes
+
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "EncodedMetric",
@@ -105,6 +107,17 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes
     """A repeated KeyValue field under ``tag`` (cache the result per series)."""
     if not attributes:
         return b""
+    if attributes.__class__ is StableAttributes:
+        cached: tuple[bytes, bytes] | None = getattr(attributes, "encoded", None)
+        if cached is not None and cached[0] == tag:
+            return cached[1]
+        encoded = _encode_attributes(tag, attributes)
+        attributes.encoded = (tag, encoded)  # type: ignore[attr-defined]
+        return encoded
+    return _encode_attributes(tag, attributes)
+
+
+def _encode_attributes(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
     out = []
     for key, value in attributes.items():
         try:
