@@ -33,6 +33,7 @@ from typing import Any
 
 from benchmarks.api import bench_api, bench_unit_add
 from benchmarks.middleware import bench_middleware
+from benchmarks.otlp import bench_otlp
 
 ATTRS = {"service": "checkout", "route": "/orders", "code": "200"}
 HTTP_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -577,7 +578,18 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["recording", "api", "unit-add", "series", "scrape", "memory", "import", "shutdown", "middleware"],
+        choices=[
+            "recording",
+            "api",
+            "unit-add",
+            "series",
+            "scrape",
+            "memory",
+            "import",
+            "shutdown",
+            "middleware",
+            "otlp",
+        ],
         help="run only this group (repeatable; default: all)",
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown at the end")
@@ -597,6 +609,7 @@ def main() -> None:
         "import": bench_import,
         "shutdown": bench_shutdown,
         "middleware": lambda quick: bench_middleware(quick, row),
+        "otlp": lambda quick: bench_otlp(quick, row),
     }
     for name, bench in benches.items():
         if args.only and name not in args.only:

@@ -56,6 +56,7 @@ from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHis
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelsvc._handles import CounterHandle, GaugeHandle, Handle, HistogramHandle, UpDownCounterHandle
+from otelsvc._stable_attributes import StableAttributes
 from otelsvc._values import Unrepresentable, coerce
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class _Core:
             handle = HistogramHandle(self, (), self.lock, self.bounds)  # type: ignore[arg-type]
         else:
             handle = self.handle_class(self, (), self.lock)  # type: ignore[arg-type]
-        series = _Series(cleaned, handle)
+        series = _Series(StableAttributes(cleaned), handle)  # never changed: the push caches its encoding
         self.series[key] = series  # in place: collection iterates a copy
         return series
 

@@ -485,15 +485,24 @@ class Bridge:
         self._temporalities[reader] = table
         return table
 
-    def scope_metrics(self, reader: MetricReader, now: int | None = None) -> ScopeMetrics | None:
-        """The bridged metrics as one reader sees them now, in the ``otelsvc`` scope."""
-        now = time.time_ns() if now is None else now
+    def collection(
+        self, reader: MetricReader, now: int
+    ) -> tuple[list[BridgedInstrument[Any]], Temporalities, dict[Handle, Any], int]:
+        """What one collection for ``reader`` at ``now`` works from: the instruments, the reader's
+        temporality per kind, its delta state (handle -> previous reading) and the exemplar cut-off
+        (the previous collection's time). Also the hook for readers that encode handle series themselves."""
         temporalities = self._temporalities_of(reader)
         state = self._delta_state.setdefault(reader, {})
         since = self._exemplar_since.get(reader, 0)
         self._exemplar_since[reader] = now
+        return self.instruments(), temporalities, state, since
+
+    def scope_metrics(self, reader: MetricReader, now: int | None = None) -> ScopeMetrics | None:
+        """The bridged metrics as one reader sees them now, in the ``otelsvc`` scope."""
+        now = time.time_ns() if now is None else now
+        instruments, temporalities, state, since = self.collection(reader, now)
         metrics = []
-        for inst in self.instruments():
+        for inst in instruments:
             temporality = temporalities.get(inst.kind, AggregationTemporality.CUMULATIVE)
             metric = inst.collect(temporality, now, state, since)
             if metric is not None:

@@ -140,7 +140,11 @@ def _housekeeping(scope: str, metric: str) -> bool:
 
 
 def _has_own_points(data: MetricsData) -> bool:
-    """True when ``data`` holds a point of anything but otelsvc's housekeeping."""
+    """True when ``data`` holds a point of anything but otelsvc's housekeeping (handle series encoded
+    beside the SDK's collection say so themselves: ``PushBatch.own_points``)."""
+    own = getattr(data, "own_points", None)
+    if own is not None and own():
+        return True
     return any(
         metric.data.data_points
         for rm in data.resource_metrics

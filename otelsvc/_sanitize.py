@@ -22,6 +22,8 @@ from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetric
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from otelsvc._stable_attributes import StableAttributes
+
 __all__ = ["escape_text", "sanitize_data", "unescape_text"]
 
 _log = logging.getLogger("otelsvc")
@@ -67,6 +69,9 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     """The attributes with every string escaped (the same object when nothing changes)."""
     if not attributes:
         return attributes
+    stable = attributes.__class__ is StableAttributes
+    if stable and getattr(attributes, "clean", False):
+        return attributes
     for key, value in attributes.items():  # the usual case: ASCII keys and scalar or ASCII values
         if not key.isascii() or "\\ud" in key:
             break
@@ -77,6 +82,8 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
         elif cls is not int and cls is not float and cls is not bool:
             break
     else:
+        if stable:
+            attributes.clean = True  # type: ignore[attr-defined]
         return attributes
     changed = False
     out: dict[str, Any] = {}

@@ -209,3 +209,93 @@ def test_rotel_receives_the_same_points_for_handle_and_sdk_instrument(rotel: Rot
     # the SDK instrument used its default buckets: compare counts and sums, and the handle's buckets
     assert [(a, c, s) for a, c, s, _ in key(got_sdk)] == [(a, c, s) for a, c, s, _ in key(got_handle)]
     assert all(p.bounds == list(BOUNDS) for p in got_handle.points)
+
+
+def _received(rotel: Rotel, service: str) -> list[tuple[Any, ...]]:
+    """What rotel received from one service, as comparable rows (exemplar values for handle series;
+    SDK instruments' reservoirs sample at random, so only their exemplar counts)."""
+    rows = []
+    for m in rotel.metrics():
+        if m.resource.get("service.name") != service or not m.name.startswith("eq."):
+            continue
+        points = sorted(
+            (
+                sorted(p.attributes.items()),
+                p.value,
+                p.count,
+                None if p.sum is None else round(p.sum, 9),
+                p.buckets,
+                p.bounds,
+                sorted(e.get("Value", "") for e in p.exemplars) if m.name.startswith("eq.h.") else len(p.exemplars),
+            )
+            for p in m.points
+        )
+        rows.append((m.name, m.scope, m.unit, m.kind, m.temporality, points))
+    return rows
+
+
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+def test_rotel_receives_the_same_from_the_direct_push_as_from_the_sdk_path(
+    rotel: Rotel, monkeypatch: pytest.MonkeyPatch, temporality: str
+) -> None:
+    from otelsvc._export import metrics_push as _metrics_push
+    from otelsvc._export.exporters import build_metric_exporter
+    from otelsvc._export.metrics_push import MetricsPush
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporality)
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")
+
+    def start(service: str) -> ProviderGuard:
+        return otelsvc.start(
+            service_name=service,
+            prometheus=None,
+            otlp_endpoint=rotel.grpc_endpoint,
+            export_interval=3600,
+            set_global=False,
+            runtime_metrics=False,
+        )
+
+    def sdk_exporter(sig: Any, preference: str, histogram: str = "explicit", direct: bool = False) -> Any:
+        return build_metric_exporter(sig, preference, histogram)
+
+    direct = start("direct")
+    with monkeypatch.context() as patch:
+        patch.setattr(_metrics_push, "build_metric_exporter", sdk_exporter)
+        sdk = start("sdk")
+    pushes = {g: next(p for p in g.pipelines if isinstance(p, MetricsPush)) for g in (direct, sdk)}
+    assert pushes[direct].direct and not pushes[sdk].direct
+    try:
+        for seed in (1, 2):
+            for guard in (direct, sdk):
+                meter = guard.meter("eq.app", "1")
+                for kind in ("counter", "updowncounter", "gauge", "histogram"):
+                    bounds = BOUNDS if kind == "histogram" else None
+                    handles = guard.bridge.instrument(f"eq.h.{kind}", kind, "s", "by handle", LABELS, bounds)
+                    make = {
+                        "counter": meter.create_counter,
+                        "updowncounter": meter.create_up_down_counter,
+                        "gauge": meter.create_gauge,
+                        "histogram": meter.create_histogram,
+                    }[kind]
+                    sdk_instrument = make(f"eq.sdk.{kind}", unit="s")
+                    method = {"counter": "add", "updowncounter": "add", "gauge": "set", "histogram": "record"}[kind]
+                    for labels, value in _measurements(kind, seed):
+                        getattr(handles.bind(*labels), method)(value)
+                        getattr(sdk_instrument, method)(value, dict(zip(LABELS, labels, strict=True)))
+                assert guard.force_flush(timeout=10)
+
+        def both_arrived() -> bool:
+            return len(_received(rotel, "direct")) == len(_received(rotel, "sdk")) == 16
+
+        from conftest import wait_until
+
+        wait_until(both_arrived, timeout=30)
+        ours, theirs = _received(rotel, "direct"), _received(rotel, "sdk")
+        assert ours == theirs
+        assert {row[0] for row in ours} == {f"eq.{s}.{k}" for s in ("h", "sdk") for k in KINDS_}
+    finally:
+        direct.shutdown()
+        sdk.shutdown()
+
+
+KINDS_ = ("counter", "updowncounter", "gauge", "histogram")

@@ -216,3 +216,13 @@ def test_exponential_histograms_equal_the_sdk_encoder() -> None:
     (ours,) = encode_metrics_data(data)
     assert ours == encode_metrics(data).SerializeToString()
     provider.shutdown()
+
+
+def test_stable_attributes_encode_as_a_plain_dict_from_their_cache() -> None:
+    from otelsvc._export.otlp_encoder import encode_attributes
+    from otelsvc._stable_attributes import StableAttributes
+
+    plain = {"route": "/orders", "code": 200, "ok": True, "ratio": 0.5, "tags": ("a", "b")}
+    stable = StableAttributes(plain)
+    for tag in (b"\x3a", b"\x3a", b"\x4a", b"\x4a", b"\x3a"):  # hits and misses, both point kinds' tags
+        assert encode_attributes(tag, stable) == encode_attributes(tag, plain)

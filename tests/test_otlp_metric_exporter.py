@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Rotel
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Metric,
@@ -16,8 +17,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otelsvc._export.otlp_metric_exporter import DirectMetricExporter, build_transport
-from tests.conftest import Rotel
+from otelsvc._export.otlp_metric_exporter import DirectMetricExporter, Retryable, build_transport
 
 
 def _data(n: int) -> MetricsData:
@@ -75,7 +75,7 @@ def test_export_over_the_budget_is_cut_into_requests(rotel: Rotel, protocol: str
         seen = {p.value for m in rotel.metrics() if m.name == "direct.sent" for p in m.points}
         return seen == set(range(1, 2_001))
 
-    from tests.conftest import wait_until
+    from conftest import wait_until
 
     wait_until(all_points, timeout=30)
 
@@ -97,3 +97,74 @@ def test_unreachable_collector_fails_within_the_timeout() -> None:
         assert time.monotonic() - began < 5
         exporter.shutdown()
         assert exporter.export(_data(1)) == MetricExportResult.FAILURE
+
+
+def test_an_unavailable_collector_gets_a_fresh_grpc_channel() -> None:
+    """A channel's reconnect back-off grows through an outage; as the SDK's exporter, a new one is made
+    on UNAVAILABLE, so the first push after the collector is back is not held by it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        transport = build_transport("grpc", f"http://127.0.0.1:{port}", {})
+        first = transport._channel  # type: ignore[attr-defined]
+        with pytest.raises(OSError, match="UNAVAILABLE"):
+            transport.send(b"", 2.0)
+        assert transport._channel is not first  # type: ignore[attr-defined]
+        transport.close()
+        with pytest.raises(OSError):
+            transport.send(b"", 2.0)
+
+
+class _Flaky:
+    """Raises ``Retryable`` for the first ``failures`` sends."""
+
+    def __init__(self, failures: int) -> None:
+        import threading
+
+        self.failures = failures
+        self.sent = 0
+        self.failed = threading.Event()
+
+    def send(self, body: bytes, timeout: float) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.failed.set()
+            raise Retryable("collector unavailable")
+        self.sent += 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_retryable_failure_is_tried_again_within_the_timeout() -> None:
+    transport = _Flaky(failures=1)
+    exporter = DirectMetricExporter(transport, timeout=5.0)
+    assert exporter.export(_data(1)) == MetricExportResult.SUCCESS
+    assert transport.sent == 1 and transport.failures == 0
+
+
+def test_no_retry_past_the_timeout_and_shutdown_ends_the_wait() -> None:
+    import threading
+    import time
+
+    with pytest.raises(Retryable):  # the back-off (about 1 s) would pass the 0.5 s timeout
+        DirectMetricExporter(_Flaky(failures=1), timeout=0.5).export(_data(1))
+    transport = _Flaky(failures=100)
+    exporter = DirectMetricExporter(transport, timeout=60.0)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            exporter.export(_data(1))
+        except Retryable as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    began = time.monotonic()
+    worker.start()
+    assert transport.failed.wait(10)  # the first attempt failed: the export waits out its back-off
+    exporter.shutdown()
+    worker.join(10)
+    assert not worker.is_alive() and outcome and time.monotonic() - began < 5

@@ -68,3 +68,47 @@ def test_exponential_histograms_only_on_the_otlp_reader(rotel: Rotel) -> None:
         assert "upload_size_bytes_count" in text
     finally:
         guard.shutdown()
+
+
+def test_a_push_over_the_collectors_message_limit_arrives_in_several_requests(rotel: Rotel) -> None:
+    """rotel refuses gRPC messages over 4 MiB (the receivers' default); a 5 MiB collection is cut."""
+    from conftest import wait_until
+
+    from otelsvc._export.metrics_push import MetricsPush
+    from otelsvc._export.otlp_metric_exporter import DirectMetricExporter
+
+    guard = otelsvc.start(
+        service_name="big",
+        prometheus=None,
+        otlp_endpoint=rotel.grpc_endpoint,
+        export_interval=3600,
+        set_global=False,
+        runtime_metrics=False,
+        cardinality_limit=5000,
+    )
+    try:
+        (push,) = [p for p in guard.pipelines if isinstance(p, MetricsPush)]
+        exporter = push.proxy.inner
+        assert isinstance(exporter, DirectMetricExporter)
+        counter = guard.counter("big.items", labels=("id", "pad"))
+        pad = "p" * 2000
+        for i in range(2500):
+            counter.bind(f"{i:05d}", pad).add(i + 1)
+        budget = exporter._max_request_bytes
+        exporter._max_request_bytes = 1 << 40  # as one request, the way the SDK's exporter sends it
+        assert guard.force_flush(timeout=20) is not None
+        health = guard.exporters["metrics"]
+        assert health.consecutive_failures == 1 and "too large" in (health.last_error or ""), health.last_error
+        exporter._max_request_bytes = budget
+        sent = exporter.requests_sent
+        assert guard.force_flush(timeout=20)
+        assert health.consecutive_failures == 0
+        assert exporter.requests_sent - sent >= 2
+
+        def all_arrived() -> bool:
+            values = {p.attributes["id"]: p.value for m in rotel.metrics() if m.name == "big.items" for p in m.points}
+            return values == {f"{i:05d}": i + 1 for i in range(2500)}
+
+        wait_until(all_arrived, timeout=60, interval=0.5)
+    finally:
+        guard.shutdown()

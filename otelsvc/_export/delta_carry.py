@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
@@ -147,7 +148,7 @@ class DeltaCarryOver(MetricExporter):
                 for scope in {key[1] for key in pending if key[0] == resource}
             ]
             resources.append(ResourceMetrics(resource=resource, scope_metrics=scopes, schema_url=""))
-        return MetricsData(resource_metrics=resources)
+        return replace(data, resource_metrics=resources)  # keeps what a PushBatch carries beside them
 
     @staticmethod
     def _take(

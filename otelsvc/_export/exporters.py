@@ -140,8 +140,30 @@ def _build(sig: OtlpSignal, module: str, class_name: str, **common: Any) -> Any:
         return cls(**common, **kwargs, **_no_self_metrics(cls))
 
 
-def build_metric_exporter(sig: OtlpSignal, preference: str, histogram: str = "explicit") -> MetricExporter:
-    """A fresh OTLP metric exporter for this signal's protocol."""
+def build_metric_exporter(
+    sig: OtlpSignal, preference: str, histogram: str = "explicit", direct: bool = False
+) -> MetricExporter:
+    """A fresh OTLP metric exporter for this signal's protocol: otelsvc's own (``direct``, see
+    ``otlp_metric_exporter``) when the settings allow it, else the SDK's."""
+    if direct and sig.protocol in ("grpc", "http/protobuf"):
+        from otelsvc._export.otlp_metric_exporter import DirectMetricExporter, build_transport
+
+        transport = build_transport(
+            sig.protocol,
+            sig.endpoint,
+            dict(sig.headers),
+            sig.compression,
+            sig.insecure,
+            sig.certificate,
+            sig.client_key,
+            sig.client_certificate,
+        )
+        return DirectMetricExporter(
+            transport,
+            timeout=sig.timeout,
+            preferred_temporality=temporalities(preference),
+            preferred_aggregation=histogram_aggregation(histogram),
+        )
     exporter: MetricExporter = _build(
         sig,
         "metric_exporter",
@@ -195,10 +217,14 @@ class _Lazy:
         self._factory = factory
         self._real: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Any:
+        """The exporter, built now if it was not yet."""
         if self._real is None:
             self._real = self._factory()
-        return getattr(self._real, name)
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 class MetricPushProxy(MetricExporter):
@@ -244,6 +270,13 @@ class MetricPushProxy(MetricExporter):
         else:
             self._outcomes.failed("export failed (collector unreachable or refused the data)")
         return result
+
+    @property
+    def inner(self) -> MetricExporter:
+        """The exporter doing the work (built now if a forked child had not yet)."""
+        inner: Any = self._inner
+        real: MetricExporter = inner.real() if isinstance(inner, _Lazy) else inner
+        return real
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no export is in flight (the reader's shutdown may return while one still is)."""

@@ -1,4 +1,8 @@
-"""The metrics push pipeline: a periodic reader exporting to OTLP through ``MetricPushProxy``."""
+"""The metrics push pipeline: a periodic reader exporting to OTLP through ``MetricPushProxy``.
+
+Direct path (otelsvc's exporter): ``DirectPushReader``, handle series encoded straight to bytes.
+Otherwise (an exporter from elsewhere): ``PushReader``, handle series as SDK data from the bridge.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otelsvc._bridge import Bridge, BridgedReader
 from otelsvc._config import Settings
+from otelsvc._export.direct_push import DirectPushReader
 from otelsvc._export.exporters import MetricPushProxy, build_metric_exporter, histogram_aggregation, temporalities
+from otelsvc._export.otlp_metric_exporter import DirectMetricExporter
 from otelsvc._export.pipeline import Signal
 from otelsvc._kinds import DELTA_KINDS, KINDS
 from otelsvc._sdk_internals import reader_limits
@@ -46,7 +52,7 @@ class MetricsPush:
         self.component = f"metrics push (OTLP {sig.protocol})"
         self.health = ExporterHealth(self.signal, sig.endpoint)
         self.proxy = MetricPushProxy(
-            lambda: build_metric_exporter(sig, settings.temporality, settings.otlp_histogram_aggregation),
+            lambda: build_metric_exporter(sig, settings.temporality, settings.otlp_histogram_aggregation, True),
             self.component,
             self.health,
             temporalities(settings.temporality),
@@ -56,11 +62,17 @@ class MetricsPush:
         from otelsvc._process_hooks import QuietChildExporter
 
         # Failed deltas carried to the next push; an idle forked child sends nothing (see both modules).
-        self.reader = PushReader(
-            QuietChildExporter(carry_failed_deltas(self.proxy, settings.temporality)),
-            export_interval_millis=settings.export_interval * 1000,
-            export_timeout_millis=settings.export_timeout * 1000,
+        exporter = QuietChildExporter(carry_failed_deltas(self.proxy, settings.temporality))
+        options: dict[str, Any] = {
+            "export_interval_millis": settings.export_interval * 1000,
+            "export_timeout_millis": settings.export_timeout * 1000,
             **reader_limits(settings.cardinality_limit),
+        }
+        # otelsvc's exporter takes handle series encoded straight to bytes (direct_push); any other
+        # exporter gets them as SDK data through the bridge.
+        self.direct = isinstance(self.proxy.inner, DirectMetricExporter)
+        self.reader: PeriodicExportingMetricReader = (
+            DirectPushReader(exporter, bridge, **options) if self.direct else PushReader(exporter, **options)
         )
         bridge.declare_temporality(self.reader, kind_temporalities(settings.temporality))
 

@@ -10,6 +10,7 @@ Large requests are split below a byte budget (gRPC receivers refuse messages ove
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,11 +27,14 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
+from otelsvc._stable_attributes import StableAttributes
+
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "EncodedMetric",
     "encode_attributes",
     "encode_bounds",
+    "encode_exemplar",
     "encode_histogram_point",
     "encode_metric",
     "encode_metrics_data",
@@ -103,6 +107,17 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes
     """A repeated KeyValue field under ``tag`` (cache the result per series)."""
     if not attributes:
         return b""
+    if attributes.__class__ is StableAttributes:
+        cached: tuple[bytes, bytes] | None = getattr(attributes, "encoded", None)
+        if cached is not None and cached[0] == tag:
+            return cached[1]
+        encoded = _encode_attributes(tag, attributes)
+        attributes.encoded = (tag, encoded)  # type: ignore[attr-defined]
+        return encoded
+    return _encode_attributes(tag, attributes)
+
+
+def _encode_attributes(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
     out = []
     for key, value in attributes.items():
         try:
@@ -112,20 +127,31 @@ def encode_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes
     return b"".join(out)
 
 
+def encode_exemplar(
+    tag: bytes,
+    value: float,
+    time: int,
+    trace_id: int | None,
+    span_id: int | None,
+    filtered_attributes: Mapping[str, Any] | None = None,
+) -> bytes:
+    """One Exemplar field under ``tag`` (the ids written only when both are there, as the SDK does)."""
+    body = b"\x11" + _fixed64(time) if time else b""
+    if isinstance(value, float):
+        body += b"\x19" + _double(value)
+    if span_id is not None and trace_id is not None:
+        body += _field(b"\x22", span_id.to_bytes(8, "big")) + _field(b"\x2a", trace_id.to_bytes(16, "big"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        body += b"\x31" + _sfixed64(value)
+    body += encode_attributes(b"\x3a", filtered_attributes)
+    return _field(tag, body)
+
+
 def _exemplars(tag: bytes, exemplars: Iterable[Any]) -> bytes:
-    out = []
-    for ex in exemplars:
-        body = b"\x11" + _fixed64(ex.time_unix_nano) if ex.time_unix_nano else b""
-        value = ex.value
-        if isinstance(value, float):
-            body += b"\x19" + _double(value)
-        if ex.span_id is not None and ex.trace_id is not None:
-            body += _field(b"\x22", ex.span_id.to_bytes(8, "big")) + _field(b"\x2a", ex.trace_id.to_bytes(16, "big"))
-        if isinstance(value, int) and not isinstance(value, bool):
-            body += b"\x31" + _sfixed64(value)
-        body += encode_attributes(b"\x3a", ex.filtered_attributes)
-        out.append(_field(tag, body))
-    return b"".join(out)
+    return b"".join(
+        encode_exemplar(tag, ex.value, ex.time_unix_nano, ex.trace_id, ex.span_id, ex.filtered_attributes)
+        for ex in exemplars
+    )
 
 
 def encode_number_point(attributes: bytes, start: int, time: int, value: float, exemplars: bytes = b"") -> bytes:
@@ -176,6 +202,10 @@ def _metric_head(metric: Metric) -> bytes:
     return _text(b"\x0a", metric.name) + _text(b"\x12", metric.description or "") + _text(b"\x1a", metric.unit or "")
 
 
+# The key and length of a repeated point field, shared for the usual point sizes (no allocation per point).
+_POINT_PREFIX = [b"\x0a" + _varint(n) for n in range(4096)]
+
+
 @dataclass
 class EncodedMetric:
     """A Metric as a head (name, description, unit) and its encoded points, so a request can be cut
@@ -187,23 +217,44 @@ class EncodedMetric:
     temporality: int = 0
     monotonic: bool = False
 
-    def body(self, points: list[bytes] | None = None) -> bytes:
-        """The Metric body with ``points`` (default: all of them)."""
+    def pieces(self, points: list[bytes] | None = None) -> tuple[list[bytes], int]:
+        """The Metric body with ``points`` (default: all of them) as pieces to join, and its length."""
         if self.kind == "raw":
-            return self.head
+            return [self.head], len(self.head)
         points = self.points if points is None else points
         if not points:
-            return self.head
-        data = b"".join(_field(b"\x0a", p) for p in points)
+            return [self.head], len(self.head)
+        data: list[bytes] = []
+        append = data.append
+        size = 0
+        prefixes = _POINT_PREFIX
+        for point in points:
+            n = len(point)
+            prefix = prefixes[n] if n < 4096 else b"\x0a" + _varint(n)
+            append(prefix)
+            append(point)
+            size += len(prefix) + n
+        tail = b""
         if self.kind == "gauge":
-            return self.head + _field(b"\x2a", data)
-        if self.temporality:
-            data += b"\x10" + _varint(self.temporality)
-        if self.kind == "sum":
-            if self.monotonic:
-                data += b"\x18\x01"
-            return self.head + _field(b"\x3a", data)
-        return self.head + _field(b"\x4a", data)
+            tag = b"\x2a"
+        else:
+            if self.temporality:
+                tail = b"\x10" + _varint(self.temporality)
+            if self.kind == "sum":
+                tag = b"\x3a"
+                if self.monotonic:
+                    tail += b"\x18\x01"
+            else:
+                tag = b"\x4a"
+        size += len(tail)
+        head = self.head + tag + _varint(size)
+        data.insert(0, head)
+        data.append(tail)
+        return data, len(head) + size
+
+    def body(self, points: list[bytes] | None = None) -> bytes:
+        """The Metric body with ``points`` (default: all of them)."""
+        return b"".join(self.pieces(points)[0])
 
 
 def encode_metric(metric: Metric) -> EncodedMetric:
@@ -272,35 +323,63 @@ def encode_resource(resource: Any) -> bytes:
     return _field(b"\x0a", encode_attributes(b"\x0a", resource.attributes))
 
 
+def _frame(tag: bytes, pieces: list[bytes], size: int) -> tuple[list[bytes], int]:
+    """``pieces`` (``size`` bytes) as one length-delimited field under ``tag``."""
+    prefix = tag + _varint(size)
+    pieces.insert(0, prefix)
+    return pieces, len(prefix) + size
+
+
 class _Requests:
-    """Cuts one resource's scopes and metrics into requests under a byte budget."""
+    """Cuts one resource's scopes and metrics into requests under a byte budget.
+
+    Fields are kept as lists of pieces with their lengths and each request is joined once, so an
+    export holds its points and the finished request, not a copy per nesting level."""
 
     def __init__(self, resource: bytes, resource_schema_url: str, max_bytes: int) -> None:
         self.resource = resource
         self.tail = _text(b"\x1a", resource_schema_url)
         self.max_bytes = max_bytes
         self.done: list[bytes] = []
-        self.scopes: list[bytes] = []  # finished ScopeMetrics fields of the open request
+        self.scopes: list[bytes] = []  # pieces of the finished ScopeMetrics fields of the open request
+        self.scopes_size = 0
         self.size = len(resource) + len(self.tail) + 8
 
     def close(self) -> None:
         if self.scopes:
-            self.done.append(_field(b"\x0a", self.resource + b"".join(self.scopes) + self.tail))
-        self.scopes = []
+            size = len(self.resource) + self.scopes_size + len(self.tail)
+            out = io.BytesIO()  # bytes.join would hold an 80-byte buffer record per piece meanwhile
+            out.write(b"\x0a" + _varint(size) + self.resource)
+            out.writelines(self.scopes)
+            out.write(self.tail)
+            self.done.append(out.getvalue())
+        self.scopes, self.scopes_size = [], 0
         self.size = len(self.resource) + len(self.tail) + 8
 
     def add_scope(self, scope_field: bytes, schema_url: str, metrics: Iterable[EncodedMetric]) -> None:
         tail = _text(b"\x1a", schema_url)
         fixed = len(scope_field) + len(tail) + 8
-        bodies: list[bytes] = []  # finished Metric fields of the open scope
+        bodies: list[bytes] = []  # pieces of the finished Metric fields of the open scope
+        bodies_size = 0
         used = fixed
 
+        def add(metric: EncodedMetric, points: list[bytes] | None) -> None:
+            nonlocal bodies_size, used
+            pieces, size = _frame(b"\x12", *metric.pieces(points))
+            bodies.extend(pieces)
+            bodies_size += size
+            used += size
+
         def flush_scope() -> None:
-            nonlocal bodies, used
-            field = _field(b"\x12", scope_field + b"".join(bodies) + tail)
-            self.scopes.append(field)
-            self.size += len(field)
-            bodies, used = [], fixed
+            nonlocal bodies, bodies_size, used
+            size = len(scope_field) + bodies_size + len(tail)
+            prefix = b"\x12" + _varint(size) + scope_field
+            self.scopes.append(prefix)
+            self.scopes.extend(bodies)
+            self.scopes.append(tail)
+            self.scopes_size += len(prefix) + bodies_size + len(tail)
+            self.size += len(prefix) + bodies_size + len(tail)
+            bodies, bodies_size, used = [], 0, fixed
 
         def full(extra: int) -> bool:
             return self.size + used + extra > self.max_bytes and bool(bodies or self.scopes)
@@ -312,16 +391,17 @@ class _Requests:
                     if bodies:
                         flush_scope()
                     self.close()
-                body = metric.body()
-                bodies.append(_field(b"\x12", body))
-                used += len(body) + 8
+                add(metric, None)
+                continue
+            if self.size + used + head + sum(len(p) + 6 for p in metric.points) <= self.max_bytes:
+                add(metric, None)  # the whole metric fits: no cut to look for
                 continue
             chunk: list[bytes] = []
             chunk_size = head
             for point in metric.points:
                 item = len(point) + 6
                 if chunk and self.size + used + chunk_size + item > self.max_bytes:
-                    bodies.append(_field(b"\x12", metric.body(chunk)))
+                    add(metric, chunk)
                     flush_scope()
                     self.close()
                     chunk, chunk_size = [], head
@@ -331,9 +411,7 @@ class _Requests:
                     self.close()
                 chunk.append(point)
                 chunk_size += item
-            body = metric.body(chunk)
-            bodies.append(_field(b"\x12", body))
-            used += len(body) + 8
+            add(metric, chunk)
         flush_scope()
 
 
@@ -358,19 +436,45 @@ def encode_requests(
     return cutter.done
 
 
-def encode_metrics_data(data: MetricsData, max_bytes: int | None = None) -> list[bytes]:
-    """Request bodies for ``data`` in the SDK's layout: one, or as many as ``max_bytes`` needs."""
+def _scopes(rm: ResourceMetrics) -> list[tuple[Any, bytes, str, list[EncodedMetric]]]:
+    return [
+        (
+            sm.scope,
+            encode_scope(sm.scope),
+            (sm.scope.schema_url if sm.scope is not None else "") or "",
+            [encode_metric(m) for m in sm.metrics],
+        )
+        for sm in rm.scope_metrics
+    ]
+
+
+def encode_metrics_data(
+    data: MetricsData,
+    max_bytes: int | None = None,
+    extra: tuple[Any, Sequence[EncodedMetric], Any] | None = None,
+) -> list[bytes]:
+    """Request bodies for ``data`` in the SDK's layout: one, or as many as ``max_bytes`` needs.
+
+    ``extra`` (scope, encoded metrics, resource) adds metrics encoded elsewhere (handle series) to
+    the first resource, joining a scope equal to theirs (as ``_bridge.merge_metrics_data`` does), or
+    alone under ``resource`` when ``data`` has none.
+    """
     out: list[bytes] = []
     budget = max_bytes if max_bytes is not None else 1 << 62
-    for rm in data.resource_metrics:
-        scopes = [
-            (
-                encode_scope(sm.scope),
-                (sm.scope.schema_url if sm.scope is not None else "") or "",
-                [encode_metric(m) for m in sm.metrics],
-            )
-            for sm in rm.scope_metrics
-        ]
-        out.extend(encode_requests(encode_resource(rm.resource), rm.resource.schema_url or "", scopes, budget))
+    resources = [(rm.resource, _scopes(rm)) for rm in data.resource_metrics]
+    if extra is not None and extra[1]:
+        scope, metrics, resource = extra
+        if not resources:
+            resources.append((resource, []))
+        scopes = resources[0][1]
+        for _scope, _field_bytes, _url, encoded in scopes:
+            if _scope == scope:
+                encoded.extend(metrics)
+                break
+        else:
+            scopes.append((scope, encode_scope(scope), scope.schema_url or "", list(metrics)))
+    for resource, scopes in resources:
+        parts = [(field, url, metrics) for _, field, url, metrics in scopes]
+        out.extend(encode_requests(encode_resource(resource), resource.schema_url or "", parts, budget))
     # The SDK puts every resource into one request; so does this unless a budget asks to cut.
     return [b"".join(out)] if max_bytes is None and len(out) > 1 else out

@@ -1,15 +1,17 @@
 """An OTLP metric exporter that sends otelsvc's own encoding over gRPC or HTTP/protobuf.
 
 It encodes with ``_otlp_encoder`` (byte-identical to the SDK's encoder, a fraction of its time) and
-cuts an export larger than a collector's message limit into several requests. Each export makes one
-attempt per request within its timeout: a failed push is retried by the next interval (cumulative
-points carry the totals), so shutdown is never held by a retry loop. Only public APIs are used
-(grpc, requests), so it does not depend on the SDK exporters' internals.
+cuts an export larger than a collector's message limit into several requests. A request the
+collector could not take (unavailable, overloaded) is tried again with the SDK exporters' back-off
+while the export's timeout allows; shutdown ends the wait at once, and a push that still failed is
+sent again by the next interval (cumulative totals, or deltas from the last delivered reading). Only
+public APIs are used (grpc, requests), so it does not depend on the SDK exporters' internals.
 """
 
 from __future__ import annotations
 
 import gzip
+import random
 import threading
 import time
 import zlib
@@ -19,11 +21,18 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
+from otelsvc._export.handle_encoder import PushBatch
 from otelsvc._export.otlp_encoder import DEFAULT_MAX_REQUEST_BYTES, encode_metrics_data
+from otelsvc._version import __version__
 
-__all__ = ["DirectMetricExporter", "Transport", "build_transport"]
+__all__ = ["DirectMetricExporter", "Retryable", "Transport", "build_transport"]
 
 _GRPC_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+_RETRY_STATUS = frozenset({408, 429, 502, 503, 504})
+
+
+class Retryable(OSError):
+    """A failure another attempt may get past (collector unavailable or overloaded)."""
 
 
 class Transport:
@@ -51,10 +60,13 @@ class _GrpcTransport(Transport):
 
         parsed = urlparse(endpoint)
         target = parsed.netloc or endpoint
-        secure = parsed.scheme == "https" or (parsed.scheme != "http" and insecure is not True)
-        if certificate or client_key:
-            secure = True
-        options = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
+        # As the SDK's gRPC exporter decides, given what exporters._grpc_kwargs hands it.
+        if insecure is None:
+            insecure = endpoint.startswith("http://")
+        secure = parsed.scheme == "https" or not insecure or bool(certificate or client_key)
+        compressed = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
+        options = [("grpc.primary_user_agent", f"otelsvc/{__version__}")]
+        credentials = None
         if secure:
 
             def read(path: str | None) -> bytes | None:
@@ -64,17 +76,49 @@ class _GrpcTransport(Transport):
                     return fh.read()
 
             credentials = grpc.ssl_channel_credentials(read(certificate), read(client_key), read(client_certificate))
-            self._channel = grpc.secure_channel(target, credentials, compression=options)
-        else:
-            self._channel = grpc.insecure_channel(target, compression=options)
+
+        def open_channel() -> Any:
+            if credentials is not None:
+                return grpc.secure_channel(target, credentials, compression=compressed, options=options)
+            return grpc.insecure_channel(target, compression=compressed, options=options)
+
+        self._open_channel = open_channel
+        self._lock = threading.Lock()
+        self._closed = False
+        self._channel = open_channel()
         # No serializer: the request is already protobuf bytes.
         self._call = self._channel.unary_unary(_GRPC_METHOD, request_serializer=None, response_deserializer=None)
         self._metadata = tuple((k.lower(), v) for k, v in headers.items())
 
     def send(self, body: bytes, timeout: float) -> None:
-        self._call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
+        import grpc
+
+        call = self._call
+        try:
+            call(body, metadata=self._metadata, timeout=max(timeout, 0.001))
+        except grpc.RpcError as exc:  # its text carries a long debug string: the status is what matters
+            code, details = exc.code(), exc.details()
+            message = f"gRPC {getattr(code, 'name', code)}: {details}"
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._reconnect()
+                raise Retryable(message) from None
+            raise OSError(message) from None
+        except ValueError as exc:  # the channel was closed (shutdown)
+            raise OSError(f"gRPC channel closed: {exc}") from None
+
+    def _reconnect(self) -> None:
+        """A new channel, as the SDK's exporter makes on UNAVAILABLE: the old one's reconnect back-off
+        grows through an outage and would hold the first push after the collector is back."""
+        with self._lock:
+            if self._closed:
+                return
+            old, self._channel = self._channel, self._open_channel()
+            self._call = self._channel.unary_unary(_GRPC_METHOD, request_serializer=None, response_deserializer=None)
+        old.close()
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         self._channel.close()
 
 
@@ -97,18 +141,25 @@ class _HttpTransport(Transport):
         if compression in ("gzip", "deflate"):
             self._session.headers["Content-Encoding"] = compression
         self._verify: Any = certificate if certificate else True
-        self._cert: Any = (client_certificate, client_key) if client_certificate and client_key else None
+        self._cert: Any = (client_certificate, client_key) if client_certificate and client_key else client_certificate
 
     def send(self, body: bytes, timeout: float) -> None:
         if self._compression == "gzip":
             body = gzip.compress(body, compresslevel=6)
         elif self._compression == "deflate":
             body = zlib.compress(body)
-        response = self._session.post(
-            self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify, cert=self._cert
-        )
-        if not 200 <= response.status_code < 300:
-            raise OSError(f"HTTP {response.status_code} from the collector")
+        import requests
+
+        try:
+            response = self._session.post(
+                self._url, data=body, timeout=max(timeout, 0.001), verify=self._verify, cert=self._cert
+            )
+        except requests.exceptions.ConnectionError as exc:
+            raise Retryable(f"connection failed: {type(exc).__name__}") from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            kind = Retryable if status in _RETRY_STATUS else OSError
+            raise kind(f"HTTP {status} from the collector")
 
     def close(self) -> None:
         self._session.close()
@@ -131,7 +182,7 @@ def build_transport(
 
 
 class DirectMetricExporter(MetricExporter):
-    """Encodes with otelsvc's encoder and sends through a ``Transport``, one attempt per request."""
+    """Encodes with otelsvc's encoder and sends through a ``Transport``, request by request."""
 
     def __init__(
         self,
@@ -152,10 +203,28 @@ class DirectMetricExporter(MetricExporter):
         if self._closed.is_set():
             return MetricExportResult.FAILURE
         deadline = time.monotonic() + min(self._timeout, timeout_millis / 1000)
-        for body in encode_metrics_data(metrics_data, self._max_request_bytes):
-            self._transport.send(body, deadline - time.monotonic())
+        batch = metrics_data if isinstance(metrics_data, PushBatch) else None
+        extra = batch.extra() if batch is not None else None
+        for body in encode_metrics_data(metrics_data, self._max_request_bytes, extra):
+            self._send(body, deadline)
             self.requests_sent += 1
+        if batch is not None and batch.handles is not None:
+            batch.handles.commit()  # every request delivered: the handle readings are the next deltas' base
         return MetricExportResult.SUCCESS
+
+    def _send(self, body: bytes, deadline: float) -> None:
+        """One request, tried again after 1, 2, 4 ... s (+-20%) while retryable and the deadline allows,
+        as the SDK's exporters do; shutdown ends the wait at once."""
+        attempt = 0
+        while True:
+            try:
+                self._transport.send(body, deadline - time.monotonic())
+                return
+            except Retryable:
+                backoff = 2**attempt * random.uniform(0.8, 1.2)
+                attempt += 1
+                if backoff > deadline - time.monotonic() or self._closed.wait(backoff):
+                    raise
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
