@@ -8,13 +8,17 @@ Variants: otelsvc with spans off (metrics only) and on, prometheus-fastapi-instr
 starlette-exporter, the OTel contrib ASGI middleware and FastAPI's native telemetry (both on SDK
 providers with a Prometheus reader and a span processor that drops spans, as otelsvc has).
 
-Under a server: uvicorn, one worker, on a trivial route, loaded with ``wrk`` on loopback
-(``apt-get install wrk``; ``hey`` or ``oha`` are used when wrk is missing): requests per second
-beside the bare app, and the server process's CPU seconds per request served (its inverse is the
-throughput of the one CPU-bound worker, steadier than wall-clock rates on a shared machine).
+Also plain Starlette (otelsvc against the bare app) and Flask (WSGI).
 
+Under a server: uvicorn, one worker, on a trivial route, loaded with ``wrk`` on loopback (``hey`` or
+``oha`` when wrk is missing), the server and the load generator pinned to different CPUs with
+``taskset`` when there are two; every variant once per round, the order rotated, a fresh server each
+time; each round's rate divided by the bare app's of the same round, the median of those paired
+ratios reported with their range, and the server process's CPU seconds per request (its inverse is
+the one CPU-bound worker's capacity, steadier than wall-clock rates on a shared machine).
+
+    scripts/bench.sh --only middleware [--quick]   # installs wrk and the other middlewares first
     python -m benchmarks --only middleware [--quick]
-    pip install -e '.[bench]'   # the other middlewares
 """
 
 from __future__ import annotations
@@ -107,6 +111,24 @@ def fastapi_app(routes: int, variant: str, guard: Any) -> Any:
     return app
 
 
+def starlette_app(routes: int, variant: str, guard: Any) -> Any:
+    """A plain Starlette app with ``routes`` routes ``/r{i}/{item}`` and, for ``otelsvc``, the middleware."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["item"])
+
+    app = Starlette(routes=[Route(f"/r{i}/{{item}}", endpoint) for i in range(routes)])
+    if variant == "otelsvc":
+        from otelsvc.asgi import HttpMetricsMiddleware
+
+        app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=False)  # type: ignore[arg-type]
+    return app
+
+
 def _asgi_per_request(app: Any, path: str, n: int) -> float:
     """Seconds per request, ``n`` requests to ``path`` through ``app`` called directly."""
     template = {
@@ -151,10 +173,8 @@ def flask_app(routes: int, variant: str, guard: Any) -> Any:
     if variant in ("otelsvc", "otelsvc+spans"):
         from otelsvc.wsgi import HttpMetricsMiddleware
 
-        app.wsgi_app = HttpMetricsMiddleware(
-            app.wsgi_app,
-            guard=guard,  # type: ignore[method-assign]
-            spans=variant == "otelsvc+spans",
+        app.wsgi_app = HttpMetricsMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, guard=guard, spans=variant == "otelsvc+spans"
         )
     return app
 
@@ -278,6 +298,18 @@ def bench_in_process(quick: bool, row: ROW) -> None:
             )
         for routes in (5, 100):
             path = f"/r{routes - 1}/abc"
+            plain = {v: starlette_app(routes, v, guard) for v in ("none", "otelsvc")}
+            medians = _medians(plain, functools.partial(_asgi_per_request, path=path, n=n), repeat)
+            print(f"  Starlette {routes} routes: bare app {medians['none'] * 1e6:.1f} us/request")
+            row(
+                f"ASGI overhead (Starlette), spans off, {routes} routes",
+                (medians["otelsvc"] - medians["none"]) * 1e6,
+                5.0,
+                "us",
+                "bar 5 us",
+            )
+        for routes in (5, 100):
+            path = f"/r{routes - 1}/abc"
             wsgi = {v: flask_app(routes, v, guard) for v in ("none", "otelsvc", "otelsvc+spans")}
             medians = _medians(wsgi, functools.partial(_wsgi_per_request, path=path, n=n), repeat)
             base = medians["none"]
@@ -309,7 +341,8 @@ if variant.startswith("otelsvc"):
     import otelsvc
     from otelsvc.asgi import HttpMetricsMiddleware
     guard = otelsvc.start(prometheus="127.0.0.1:0", builtin_server=False, set_global=False)
-    app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=variant == "otelsvc+spans")
+    if variant != "otelsvc-guard-only":
+        app.add_middleware(HttpMetricsMiddleware, guard=guard, spans=variant == "otelsvc+spans")
 elif variant == "instrumentator":
     from prometheus_fastapi_instrumentator import Instrumentator
     Instrumentator().instrument(app)
@@ -329,11 +362,26 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="error", acc
 """
 
 
-def _load_generator() -> list[str] | None:
+def _load_generator() -> str | None:
     for tool in ("wrk", "oha", "hey"):
         if shutil.which(tool):
-            return [tool]
+            return tool
     return None
+
+
+def _pinning() -> tuple[list[str], list[str], str]:
+    """(server command prefix, load generator prefix, description): with two CPUs or more and
+    ``taskset``, the server on the last CPU and the load generator on the others, so the two never
+    take turns on one CPU (other processes on the machine still may)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        return [], [], "not pinned (needs taskset and 2 CPUs)"
+    server, others = str(cpus[-1]), ",".join(str(c) for c in cpus[:-1])
+    return (
+        ["taskset", "-c", server],
+        ["taskset", "-c", others],
+        f"server pinned to CPU {server}, load generator to CPU {others}",
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -344,21 +392,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _requests_per_second(tool: str, url: str, seconds: int) -> float:
+def _requests_per_second(tool: str, pin: list[str], url: str, seconds: int) -> float:
     if tool == "wrk":
-        out = subprocess.run(
-            ["wrk", "-t1", "-c16", f"-d{seconds}s", url], capture_output=True, text=True, check=True
-        ).stdout
-        return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
-    if tool == "oha":
-        out = subprocess.run(
-            ["oha", "--no-tui", "-c", "16", "-z", f"{seconds}s", url], capture_output=True, text=True, check=True
-        ).stdout
-        return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
-    out = subprocess.run(
-        ["hey", "-c", "16", "-z", f"{seconds}s", url], capture_output=True, text=True, check=True
-    ).stdout
-    return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
+        command = ["wrk", "-t1", "-c16", f"-d{seconds}s", url]
+    elif tool == "oha":
+        command = ["oha", "--no-tui", "-c", "16", "-z", f"{seconds}s", url]
+    else:
+        command = ["hey", "-c", "16", "-z", f"{seconds}s", url]
+    out = subprocess.run([*pin, *command], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if "Requests/sec" in line)
+    return float(line.split()[1] if tool == "wrk" else line.split()[-1])
 
 
 def _free_port() -> int:
@@ -367,64 +410,89 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _serve_one(variant: str, tool: str, pins: tuple[list[str], list[str]], seconds: int) -> tuple[float, float]:
+    """(requests per second, server CPU seconds per request) of one fresh server under one load run."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*pins[0], sys.executable, "-c", SERVER_APP, variant, str(port)],
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/ping"
+        _requests_per_second(tool, pins[1], url, 1)  # warm-up
+        before = _cpu_seconds(proc.pid)
+        rate = _requests_per_second(tool, pins[1], url, seconds)
+        return rate, (_cpu_seconds(proc.pid) - before) / (rate * seconds)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def bench_server(quick: bool, row: ROW) -> None:
+    """uvicorn, one worker, trivial route: every variant once per round, the order rotated each round,
+    a fresh server each time; each round's rate is divided by the bare app's of the same round (run
+    beside it, so slow drift on a shared machine weighs on both), and the median of those paired ratios
+    is reported with their range."""
     import importlib.util
 
-    generator = _load_generator()
-    if generator is None:
-        print("(no load generator: apt-get install wrk, or install hey / oha; server throughput skipped)")
+    tool = _load_generator()
+    if tool is None:
+        print("(no load generator: scripts/bench.sh installs wrk; server throughput skipped)")
         return
-    tool = generator[0]
-    seconds, rounds = (3, 2) if quick else (5, 5)
-    variants = ["none", "otelsvc", "otelsvc+spans"]
+    server_pin, client_pin, pinned = _pinning()
+    seconds, rounds = (3, 3) if quick else (5, 7)
+    variants = ["none", "otelsvc", "otelsvc+spans", "otelsvc-guard-only"]
+    others = []
     for module, variant in (
         ("prometheus_fastapi_instrumentator", "instrumentator"),
         ("starlette_exporter", "starlette-exporter"),
         ("opentelemetry.instrumentation.asgi", "otel-asgi"),
     ):
         if importlib.util.find_spec(module) is not None:
-            variants.append(variant)
+            others.append(variant)
+    variants += others
     rps: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(rounds):
-        for variant in variants:
-            port = _free_port()
-            proc = subprocess.Popen(
-                [sys.executable, "-c", SERVER_APP, variant, str(port)],
-                env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
-            )
-            try:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    try:
-                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                        break
-                    except OSError:
-                        time.sleep(0.1)
-                url = f"http://127.0.0.1:{port}/ping"
-                _requests_per_second(tool, url, 1)  # warm-up
-                before = _cpu_seconds(proc.pid)
-                rate = _requests_per_second(tool, url, seconds)
-                rps[variant].append(rate)
-                cpu[variant].append((_cpu_seconds(proc.pid) - before) / (rate * seconds))
-            finally:
-                proc.terminate()
-                proc.wait(10)
-    # Two views: the best wrk round of each (the one least disturbed by other work on the machine),
-    # and the server's CPU seconds per request served (median of rounds), whose inverse is the
-    # throughput of the one CPU-bound worker: on a shared machine the steadier of the two.
-    best = {variant: max(values) for variant, values in rps.items()}
-    per_request = {variant: statistics.median(values) for variant, values in cpu.items()}
-    print(f"  uvicorn, 1 worker, {tool} -c16, trivial route, {rounds} rounds of {seconds} s:")
+    load_before = os.getloadavg()[0]
+    for index in range(rounds):
+        order = variants[index % len(variants) :] + variants[: index % len(variants)]
+        for variant in order:
+            rate, cpu_each = _serve_one(variant, tool, (server_pin, client_pin), seconds)
+            rps[variant].append(rate)
+            cpu[variant].append(cpu_each)
+    load_after = os.getloadavg()[0]
+    ratios = {v: [r / b for r, b in zip(rps[v], rps["none"], strict=True)] for v in variants}
+    cpu_ratios = {v: [c / b for c, b in zip(cpu[v], cpu["none"], strict=True)] for v in variants}
+    per_request = {v: statistics.median(values) for v, values in cpu.items()}
+    print(
+        f"  uvicorn, 1 worker, {tool} -c16 on loopback, trivial route, {rounds} rounds of {seconds} s, {pinned}; "
+        f"load average {load_before:.1f} before, {load_after:.1f} after:"
+    )
     for variant in variants:
         print(
-            f"    {variant:<20} best {best[variant]:>8,.0f} req/s = {best[variant] / best['none']:.2f}x of bare;"
-            f"  {per_request[variant] * 1e6:6.1f} us CPU/request = capacity "
-            f"{per_request['none'] / per_request[variant]:.2f}x of bare"
+            f"    {variant:<20} median {statistics.median(rps[variant]):>8,.0f} req/s;"
+            f" paired ratio to bare median {statistics.median(ratios[variant]):.2f}x"
+            f" (range {min(ratios[variant]):.2f} to {max(ratios[variant]):.2f});"
+            f" server CPU/request {per_request[variant] * 1e6:6.1f} us, paired ratio median"
+            f" {statistics.median(cpu_ratios[variant]):.2f}x (range {min(cpu_ratios[variant]):.2f} to"
+            f" {max(cpu_ratios[variant]):.2f})"
             f"  (rounds: {', '.join(f'{v:,.0f}' for v in rps[variant])} req/s)"
         )
     for variant in ("otelsvc", "otelsvc+spans"):
-        row(f"uvicorn req/s (best round), {variant}", best[variant], best["none"], "req/s", "no middleware")
+        row(
+            f"uvicorn req/s in % of bare, {variant}",  # median of the rounds' paired ratios
+            statistics.median(ratios[variant]) * 100,
+            95.0 if variant == "otelsvc" else 100.0,
+            "%",
+            "bar 95%" if variant == "otelsvc" else "bare app",
+        )
         row(
             f"uvicorn CPU per request, {variant}",
             per_request[variant] * 1e6,
@@ -432,7 +500,14 @@ def bench_server(quick: bool, row: ROW) -> None:
             "us",
             "no middleware",
         )
-        for other in variants[3:]:
+        row(
+            f"uvicorn CPU per request, {variant}",
+            per_request[variant] * 1e6,
+            per_request["otelsvc-guard-only"] * 1e6,
+            "us",
+            "guard, no middlew.",  # otelsvc started, no middleware
+        )
+        for other in others:
             row(
                 f"uvicorn CPU per request, {variant}", per_request[variant] * 1e6, per_request[other] * 1e6, "us", other
             )

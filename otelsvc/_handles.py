@@ -51,6 +51,10 @@ __all__ = [
     "HistogramHandle",
     "Timer",
     "UpDownCounterHandle",
+    "end_request",
+    "record_pair",
+    "step_pair",
+    "step_request",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -481,3 +485,202 @@ class Timer:
         wrapper.__name__ = getattr(func, "__name__", "wrapper")
         wrapper.__doc__ = func.__doc__
         return wrapper  # type: ignore[return-value]
+
+
+# Fused paths for the HTTP middleware, which records the same few series on every request: one
+# Python call for a request's start and one for its end instead of a call, a ``with`` block and a
+# context read per series. Each series still changes under its own instrument's lock and keeps its
+# checks, so readers see what the handle methods would have left; anything unusual (a value or a sum
+# out of the plain range, another handle type) takes the handle methods.
+
+
+def step_pair(first: UpDownCounterHandle | None, second: UpDownCounterHandle | None, n: int) -> None:
+    """``first.add(n)`` then ``second.add(n)`` for an int ``n`` (a request entering or leaving the
+    in-flight counts), either possibly None."""
+    for handle in (first, second):
+        if handle is None:
+            continue
+        if handle.__class__ is not UpDownCounterHandle:
+            handle.add(n)
+            continue
+        lock = handle._lock
+        lock.acquire()
+        try:
+            total = handle._value + n
+            careful = not _INT_MIN <= total <= INT64_MAX
+            if not careful:
+                handle._value = total
+                handle._seen = True
+        finally:
+            lock.release()
+        if careful:
+            handle.add(n)
+
+
+def record_pair(first: HistogramHandle | None, second: HistogramHandle | None, v: float) -> None:
+    """``first.record(v)`` then ``second.record(v)`` (a request's semconv and classic durations), either
+    possibly None, with one bisect when their bounds are the same and one read of the current context."""
+    if v.__class__ is not float or not 0.0 <= v < _INF:
+        for handle in (first, second):
+            if handle is not None:
+                handle.record(v)
+        return
+    context: Any = None
+    bounds: Any = None
+    i = 0
+    for handle in (first, second):
+        if handle is None:
+            continue
+        if handle.__class__ is not HistogramHandle:
+            handle.record(v)
+            continue
+        if handle._bounds is not bounds:
+            bounds = handle._bounds
+            i = bisect_left(bounds, v)
+        lock = handle._lock
+        lock.acquire()
+        try:
+            total = handle._sum + v
+            if total > FLOAT_MAX:
+                drop(handle._owner, v, OVERFLOW)
+                continue
+            handle._counts[i] += 1
+            handle._sum = total
+            if v < handle._min:
+                handle._min = v
+            if v > handle._max:
+                handle._max = v
+            handle._seen = True
+        finally:
+            lock.release()
+        exf = handle._exf
+        if exf:  # the exemplar filter, as in ``record``
+            if context is None:
+                context = _current_context()
+            if _SPAN_KEY in context:
+                span = context[_SPAN_KEY]
+                ids = _last_span
+                if ids[0] is not span:
+                    ids = _span_ids(span)
+                if ids[3] or exf == 2:
+                    handle._exemplar_at(i, (v, _time_ns(), ids[1], ids[2]))
+            elif exf == 2:
+                handle._exemplar_at(i, (v, _time_ns(), 0, 0))
+
+
+def step_request(first: UpDownCounterHandle, second: UpDownCounterHandle, n: int) -> None:
+    """``step_pair(first, second, n)`` for two plain up-down counter series that share one lock (the
+    in-flight counts of a request when both conventions are on): one lock taken once."""
+    lock = first._lock
+    if second._lock is lock:
+        lock.acquire()
+        try:
+            a = first._value + n
+            b = second._value + n
+            plain = _INT_MIN <= a <= INT64_MAX and _INT_MIN <= b <= INT64_MAX
+            if plain:
+                first._value = a
+                first._seen = True
+                second._value = b
+                second._seen = True
+        finally:
+            lock.release()
+        if plain:
+            return
+    step_pair(first, second, n)
+
+
+def end_request(
+    active: UpDownCounterHandle,
+    in_flight: UpDownCounterHandle,
+    duration: HistogramHandle,
+    classic: HistogramHandle,
+    total: CounterHandle,
+    v: float,
+) -> None:
+    """A request's end when both conventions are on: the two in-flight counts down by one, ``v``
+    recorded in both duration histograms and the request counted, under one lock when the five plain
+    series share it (else, or for anything out of the plain range, through the general path)."""
+    lock = active._lock
+    if (
+        in_flight._lock is lock
+        and duration._lock is lock
+        and classic._lock is lock
+        and total._lock is lock
+        and v.__class__ is float
+        and 0.0 <= v < _INF
+    ):
+        bounds = duration._bounds
+        i = bisect_left(bounds, v)
+        j = i if classic._bounds is bounds else bisect_left(classic._bounds, v)
+        lock.acquire()
+        try:
+            a = active._value - 1
+            b = in_flight._value - 1
+            s = duration._sum + v
+            c = classic._sum + v
+            n = total._value + 1
+            plain = a >= _INT_MIN and b >= _INT_MIN and s <= FLOAT_MAX and c <= FLOAT_MAX and n <= _PLAIN_MAX
+            if plain:
+                active._value = a
+                active._seen = True
+                in_flight._value = b
+                in_flight._seen = True
+                duration._counts[i] += 1
+                duration._sum = s
+                if v < duration._min:
+                    duration._min = v
+                if v > duration._max:
+                    duration._max = v
+                duration._seen = True
+                classic._counts[j] += 1
+                classic._sum = c
+                if v < classic._min:
+                    classic._min = v
+                if v > classic._max:
+                    classic._max = v
+                classic._seen = True
+                total._value = n
+                total._seen = True
+        finally:
+            lock.release()
+        if plain:
+            # The exemplar filters, as ``record`` and ``add`` apply them: nothing more without a span
+            # in the context, unless a filter is always_on.
+            if (duration._exf or classic._exf or total._exf) and (
+                _SPAN_KEY in _current_context() or 2 in (duration._exf, classic._exf, total._exf)
+            ):
+                _request_exemplars(duration, i, classic, j, total, v)
+            return
+    step_pair(active, in_flight, -1)
+    record_pair(duration, classic, v)
+    total.add(1)
+
+
+# A counter sum past this takes ``add`` (which knows the counter's own fast-path limits).
+_PLAIN_MAX = 2**62
+
+
+def _request_exemplars(
+    duration: HistogramHandle, i: int, classic: HistogramHandle, j: int, total: CounterHandle, v: float
+) -> None:
+    """``end_request``'s exemplars, as ``record`` and ``add`` take them."""
+    context = _current_context()
+    if _SPAN_KEY in context:
+        span = context[_SPAN_KEY]
+        ids = _last_span
+        if ids[0] is not span:
+            ids = _span_ids(span)
+        trace_id, span_id, sampled = ids[1], ids[2], ids[3]
+    elif duration._exf == 2 or classic._exf == 2 or total._exf == 2:
+        trace_id = span_id = 0
+        sampled = False
+    else:
+        return
+    now = _time_ns()
+    if duration._exf == 2 or (duration._exf and sampled):
+        duration._exemplar_at(i, (v, now, trace_id, span_id))
+    if classic._exf == 2 or (classic._exf and sampled):
+        classic._exemplar_at(j, (v, now, trace_id, span_id))
+    if total._exf == 2 or (total._exf and sampled):
+        total._exemplar = (1, now, trace_id, span_id)

@@ -3,6 +3,7 @@ logged once per instrument and counted by reason; nothing recorded breaks a scra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
@@ -188,3 +189,67 @@ def test_sdk_instruments_cannot_break_a_scrape_or_a_push(guard: Any) -> None:
     again = g.render_metrics().decode()
     assert 'otelsvc_exposition_skipped_total{exporter="prometheus",otel_scope_name="otelsvc"' in again
     assert 'exporter="otlp"' in again
+
+
+# The HTTP middleware's fused paths (``step_request``, ``end_request``) leave what the handle methods
+# would: same sums, buckets, extremes, drops and exemplars, under every exemplar filter.
+
+
+def _request_series(g: ProviderGuard, prefix: str, shared: bool) -> tuple[Any, ...]:
+    bounds = (0.005, 0.5, 1.0)
+    specs = [
+        ("active", "updowncounter", None),
+        ("in_flight", "updowncounter", None),
+        ("duration", "histogram", bounds),
+        ("classic", "histogram", bounds),
+        ("total", "counter", None),
+    ]
+    instruments = [g.bridge.instrument(f"{prefix}.{name}", kind, "", "", ("k",), b) for name, kind, b in specs]
+    if shared:
+        lock = instruments[0].lock
+        for inst in instruments:
+            inst.lock = lock
+    return tuple(inst.bind("v") for inst in instruments)
+
+
+def _state(handle: Any) -> tuple[Any, ...]:
+    def strip(exemplar: Any) -> Any:  # the time differs between two recordings
+        return None if exemplar is None else (exemplar[0], exemplar[2], exemplar[3])
+
+    if hasattr(handle, "_counts"):
+        exemplars = [strip(e) for e in handle._exemplars] if handle._exemplars is not None else None
+        return (list(handle._counts), handle._sum, handle._min, handle._max, handle._seen, exemplars)
+    return (handle.snapshot(), handle._seen, strip(getattr(handle, "_exemplar", None)))
+
+
+@pytest.mark.parametrize("exemplar_filter", ["always_off", "trace_based", "always_on"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_fused_request_paths_match_the_methods(
+    monkeypatch: pytest.MonkeyPatch, exemplar_filter: str, shared: bool
+) -> None:
+    from otelsvc._handles import end_request, step_request
+
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", exemplar_filter)
+    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}))
+    try:
+        fused = _request_series(g, "fused", shared)
+        plain = _request_series(g, "plain", shared)
+        tracer = g.tracer("t")
+        values: list[Any] = [0.001, 0.7, 2.0, 0.0, 3, -1.0, float("nan"), float("inf"), 1e308, 1e308]
+        for index, value in enumerate(values):
+            with tracer.start_as_current_span("s") if index % 2 else contextlib.nullcontext():
+                step_request(fused[0], fused[1], 1)
+                plain[0].add(1)
+                plain[1].add(1)
+                end_request(fused[0], fused[1], fused[2], fused[3], fused[4], value)
+                plain[0].add(-1)
+                plain[1].add(-1)
+                plain[2].record(value)
+                plain[3].record(value)
+                plain[4].add(1)
+        for mine, theirs in zip(fused, plain, strict=True):
+            assert _state(mine) == _state(theirs)
+        # Drops counted alike: the negative, not-finite and overflowing values, on each histogram of both.
+        assert _dropped(g) == {"negative": 4, "not_finite": 8, "overflow": 4}
+    finally:
+        g.shutdown()

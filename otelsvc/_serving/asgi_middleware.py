@@ -3,10 +3,11 @@ callable)."""
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from otelsvc._serving.route_templates import StarletteRoutes
+from otelsvc._handles import end_request, step_pair, step_request
+from otelsvc._serving.route_templates import StarletteRoutes, routes_of
 from otelsvc.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class HttpMetricsMiddleware:
             spans = getattr(self.metrics.guard, "traces_exported", True)
         self.spans: ServerSpans | None = ServerSpans(self.metrics.guard.tracer_provider) if spans else None
         self.routes = StarletteRoutes()
+        self._telemetry_seen: tuple[Any, Any, int, tuple[str, ...]] = (None, (), 0, ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,29 +58,44 @@ class HttpMetricsMiddleware:
         route_path = path[len(root) :] if root and path.startswith(root) else path
         metrics = self.metrics
         app = scope.get("app")
-        if metrics.excluded(route_path) or (
-            metrics.exclude_telemetry
-            and app is not None
-            and self.routes.telemetry_prefixes(app)
-            and self.routes.is_telemetry(scope, route_path)
+        if app is not None and metrics.exclude_telemetry:
+            seen = self._telemetry_seen  # (app, its route list, that list's length, TelemetryApp mount paths)
+            if seen[0] is app and len(seen[1]) == seen[2]:
+                prefixes = seen[3]
+            else:
+                prefixes = self.routes.telemetry_prefixes(app)
+                routes = routes_of(app) or []
+                self._telemetry_seen = (app, routes, len(routes), prefixes)
+        else:
+            prefixes = ()
+        if (
+            route_path in metrics.exact_exclude
+            or (metrics.exclude_pattern is not None and metrics.exclude_pattern.search(route_path) is not None)
+            or (prefixes and self.routes.is_telemetry(scope, route_path))
         ):
             await self.app(scope, receive, send)
             return
-        semconv = True
         spans = self.spans
+        endpoint = metrics.labels_for(None, route_path)[1] if metrics.prefix_rules else "other"
+        method = scope["method"]
+        scheme = scope.get("scheme", "http")
         if "fastapi.telemetry" in scope:
             from otelsvc._serving.fastapi_native import native_telemetry
 
             native_spans, native_metrics = native_telemetry(scope)
-            semconv = not native_metrics
             if native_spans:
                 spans = None
-        endpoint = metrics.labels_for(None, route_path)[1] if metrics.prefix_rules else "other"
-        record = metrics.start(scope["method"], scope.get("scheme", "http"), endpoint, semconv)
-        span: SpanScope | None = spans.start_asgi(scope, record.method) if spans is not None else None
+            flight = metrics.flight(method, scheme, endpoint, not native_metrics)
+        else:
+            flight = metrics.flights.get((method, scheme, endpoint)) or metrics.flight(method, scheme, endpoint)
+        if flight.fast:
+            step_request(flight.active, flight.in_flight, 1)
+        else:
+            step_pair(flight.active, flight.in_flight, 1)
+        span: SpanScope | None = spans.start_asgi(scope, flight.method) if spans is not None else None
         status = 0
         error: str | None = None
-        started = time.perf_counter()
+        started = perf_counter()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -92,7 +109,7 @@ class HttpMetricsMiddleware:
             error = type(exc).__name__
             raise
         finally:
-            seconds = time.perf_counter() - started
+            seconds = perf_counter() - started
             matched = scope.get("route")
             if matched is not None and not scope.get("fastapi") and scope.get("root_path", "") == root:
                 # The common case (a route of the app itself, no Mount crossed): its path is the template.
@@ -110,6 +127,13 @@ class HttpMetricsMiddleware:
                 status = 500
             if span is not None:
                 span.finish(route, status, error)
-            metrics.finish(record, route, endpoint, status, error, seconds, scope.get("http_version", ""))
+            # No once-only flag: this ``finally`` ends each request exactly once. The common case
+            # (cached series, both conventions on) inline; anything else through ``metrics.end``.
+            version = scope.get("http_version", "")
+            ends = flight.ends.get((route, endpoint, status, error, version))
+            if ends is not None and ends[3]:
+                end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
+            else:
+                metrics.end(flight, route, endpoint, status, error, seconds, version)
             if span is not None:
                 span.end()

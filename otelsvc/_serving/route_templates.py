@@ -14,12 +14,13 @@ import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["FLASK_ROUTE_KEY", "StarletteRoutes", "hook_flask", "is_telemetry_request"]
+__all__ = ["FLASK_ROUTE_KEY", "StarletteRoutes", "hook_flask", "is_telemetry_request", "routes_of"]
 
 _AMBIGUOUS = object()
 
 
-def _routes_of(app: Any) -> Any:
+def routes_of(app: Any) -> Any:
+    """The route list of a Starlette/FastAPI app (or router), None for anything else."""
     return getattr(getattr(app, "router", app), "routes", None)
 
 
@@ -41,7 +42,7 @@ def _children(node: Any) -> tuple[str, Any] | None:
         for _ in range(16):
             if inner is None:
                 break
-            found = _routes_of(inner)
+            found = routes_of(inner)
             if found:
                 return str(path), found
             inner = getattr(inner, "app", None)
@@ -101,7 +102,7 @@ class StarletteRoutes:
             return None if cached[1] is _AMBIGUOUS else str(cached[1])
         found = {
             f"{prefix}{node.path}"
-            for node, prefix in _walk(_routes_of(app), "", set())
+            for node, prefix in _walk(routes_of(app), "", set())
             if getattr(node, "app", None) is endpoint and getattr(node, "path", None) is not None
         }
         return self._remember(endpoint, found)
@@ -110,7 +111,7 @@ class StarletteRoutes:
         cached = self._prefixes.get(id(leaf))
         if cached is not None and cached[0] is leaf:
             return None if cached[1] is _AMBIGUOUS else str(cached[1])
-        return self._remember(leaf, {prefix for node, prefix in _walk(_routes_of(app), "", set()) if node is leaf})
+        return self._remember(leaf, {prefix for node, prefix in _walk(routes_of(app), "", set()) if node is leaf})
 
     def _remember(self, key: Any, found: set[str]) -> str | None:
         """Cache the one answer found for ``key`` (none or several: unknown, recorded unmatched)."""
@@ -126,7 +127,7 @@ class StarletteRoutes:
         cached = self._telemetry.get(id(app))
         if cached is not None and cached[0] is app and len(cached[1]) == cached[2]:
             return cached[3]
-        routes = _routes_of(app)
+        routes = routes_of(app)
         if routes is None:
             routes = []
         prefixes = tuple(

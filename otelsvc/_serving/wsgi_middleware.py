@@ -3,35 +3,62 @@ callable)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from otelsvc._handles import end_request, step_pair, step_request
 from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
 if TYPE_CHECKING:
     from otelsvc._guard import ProviderGuard
     from otelsvc._serving.server_spans import ServerSpans, SpanScope
-    from otelsvc.instruments.http import HttpMetrics
+    from otelsvc.instruments.http import Flight, HttpMetrics
 
 __all__ = ["HttpMetricsMiddleware"]
 
 
 class _Request:
     """One request: the ``start_response`` the app gets (keeping the status) and the body the server
-    gets (finishing the record when the server closes it). One object, so a request allocates little."""
+    gets, which records the request when the server closes it (or when iterating it fails). One object
+    holds what the end needs, so a request allocates little."""
 
-    __slots__ = ("_start_response", "body", "done", "status")
+    __slots__ = (
+        "_start_response",
+        "body",
+        "environ",
+        "finished",
+        "flight",
+        "middleware",
+        "path",
+        "span",
+        "started",
+        "status",
+    )
 
-    def __init__(self, start_response: StartResponse, done: Callable[[_Request, str | None], None]) -> None:
+    def __init__(
+        self,
+        middleware: HttpMetricsMiddleware,
+        environ: WSGIEnviron,
+        start_response: StartResponse,
+        flight: Flight,
+        span: SpanScope | None,
+        path: str,
+    ) -> None:
+        self.middleware = middleware
+        self.environ = environ
         self._start_response = start_response
+        self.flight = flight
+        self.span = span
+        self.path = path
         self.body: Iterable[bytes] = ()
-        self.done = done
         self.status = 500
+        self.finished = False
+        self.started = perf_counter()
 
     def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
         try:
@@ -46,7 +73,7 @@ class _Request:
         try:
             yield from self.body
         except BaseException as exc:
-            self.done(self, type(exc).__name__)
+            self.done(type(exc).__name__)
             raise
 
     def close(self) -> None:
@@ -55,7 +82,41 @@ class _Request:
             if close is not None:
                 close()
         finally:
-            self.done(self, None)
+            self.done(None)
+
+    def done(self, error: str | None) -> None:
+        """Record the request, once (the body's iteration and its ``close`` may both end it)."""
+        if self.finished:
+            return
+        self.finished = True
+        seconds = perf_counter() - self.started
+        middleware = self.middleware
+        metrics = middleware.metrics
+        environ = self.environ
+        template = environ.get(FLASK_ROUTE_KEY) if middleware.resolve is None else middleware.resolved(environ)
+        if template:
+            route = endpoint = template
+        else:
+            route, endpoint = metrics.labels_for(None, self.path)
+        protocol = environ.get("SERVER_PROTOCOL", "")
+        protocol = protocol[5:] if protocol.startswith("HTTP/") else ""
+        span = self.span
+        if span is None:  # the common case (cached series, both conventions on) inline
+            flight = self.flight
+            ends = flight.ends.get((route, endpoint, self.status, error, protocol))
+            if ends is not None and ends[3]:
+                end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
+            else:
+                metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
+            return
+        span.finish(route, self.status, error)
+        # The body is closed outside the app call: make the span current again while recording.
+        token = otel_context.attach(trace.set_span_in_context(span.span))
+        try:
+            metrics.end(self.flight, route, endpoint, self.status, error, seconds, protocol)
+        finally:
+            otel_context.detach(token)
+            span.span.end()
 
 
 class HttpMetricsMiddleware:
@@ -89,50 +150,36 @@ class HttpMetricsMiddleware:
         if route_resolver is None:
             hook_flask(app)
 
-    def _template(self, environ: WSGIEnviron) -> str | None:
-        if self.resolve is None:
-            return environ.get(FLASK_ROUTE_KEY)
+    def resolved(self, environ: WSGIEnviron) -> str | None:
+        """The template ``route_resolver`` gives after the app ran (None when it fails)."""
         try:
-            return self.resolve(environ)
+            return self.resolve(environ) if self.resolve is not None else None
         except Exception:
             return None
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         metrics = self.metrics
-        if metrics.excluded(path):
+        if path in metrics.exact_exclude or (
+            metrics.exclude_pattern is not None and metrics.exclude_pattern.search(path) is not None
+        ):
             return self.app(environ, start_response)
         endpoint = metrics.labels_for(None, path)[1] if metrics.prefix_rules else "other"
-        record = metrics.start(environ.get("REQUEST_METHOD", "GET"), environ.get("wsgi.url_scheme", "http"), endpoint)
-        span: SpanScope | None = self.spans.start_wsgi(environ, record.method) if self.spans is not None else None
-        protocol = environ.get("SERVER_PROTOCOL", "")
-        protocol = protocol[5:] if protocol.startswith("HTTP/") else ""
-        started = time.perf_counter()
-
-        def done(request: _Request, error: str | None) -> None:
-            seconds = time.perf_counter() - started
-            route, endpoint = metrics.labels_for(self._template(environ), path)
-            if span is None:
-                metrics.finish(record, route, endpoint, request.status, error, seconds, protocol)
-                return
-            if record.finished:
-                return
-            span.finish(route, request.status, error)
-            # The body is closed outside the app call: make the span current again while recording.
-            token = otel_context.attach(trace.set_span_in_context(span.span))
-            try:
-                metrics.finish(record, route, endpoint, request.status, error, seconds, protocol)
-            finally:
-                otel_context.detach(token)
-                span.span.end()
-
-        request = _Request(start_response, done)
+        method = environ.get("REQUEST_METHOD", "GET")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        flight = metrics.flights.get((method, scheme, endpoint)) or metrics.flight(method, scheme, endpoint)
+        if flight.fast:
+            step_request(flight.active, flight.in_flight, 1)
+        else:
+            step_pair(flight.active, flight.in_flight, 1)
+        span: SpanScope | None = self.spans.start_wsgi(environ, flight.method) if self.spans is not None else None
+        request = _Request(self, environ, start_response, flight, span, path)
         try:
             request.body = self.app(environ, request.start_response)
         except BaseException as exc:
             if span is not None:
                 otel_context.detach(span.token)  # type: ignore[arg-type]
-            done(request, type(exc).__name__)
+            request.done(type(exc).__name__)
             raise
         if span is not None:
             otel_context.detach(span.token)  # type: ignore[arg-type]

@@ -10,10 +10,22 @@ no ``http.route`` for semconv).
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from otelsvc._handles import (
+    CounterHandle,
+    HistogramHandle,
+    UpDownCounterHandle,
+    end_request,
+    record_pair,
+    step_pair,
+    step_request,
+)
 from otelsvc._serving.http_methods import DEFAULT_KNOWN_METHODS, OTHER_METHOD, known_methods
 from otelsvc._serving.routes import ROUTES
 from otelsvc.instruments._binding import FamilyInstruments
@@ -21,9 +33,10 @@ from otelsvc.instruments._interner import OTHER, Interner
 from otelsvc.instruments._spec import Family, Label, MetricSpec
 
 if TYPE_CHECKING:
+    from otelsvc._bridge import BridgedInstrument
     from otelsvc._guard import ProviderGuard
 
-__all__ = ["DEFAULT_EXCLUDE", "HTTP_FAMILY", "HttpMetrics", "RequestRecord", "fold_method"]
+__all__ = ["DEFAULT_EXCLUDE", "HTTP_FAMILY", "Flight", "HttpMetrics", "RequestRecord", "fold_method"]
 
 METHODS = tuple(sorted(DEFAULT_KNOWN_METHODS))
 SEMCONV_METHOD = Label(
@@ -94,14 +107,36 @@ def fold_method(method: str, known: frozenset[str] = DEFAULT_KNOWN_METHODS) -> s
 class RequestRecord:
     """What one request incremented, so that the decrement uses exactly the same handles."""
 
-    __slots__ = ("active", "finished", "in_flight", "method", "scheme")
+    __slots__ = ("finished", "flight")
+
+    def __init__(self, flight: Flight) -> None:
+        self.flight = flight
+        self.finished = False
+
+    @property
+    def method(self) -> str:
+        return self.flight.method
+
+    @property
+    def scheme(self) -> str:
+        return self.flight.scheme
+
+
+class Flight:
+    """The series a request starts in (in-flight counts for one raw method, scheme and start endpoint),
+    with the series it may end in, cached by (route, endpoint, status, error, protocol): a request costs
+    two dict probes and three fused handle calls."""
+
+    __slots__ = ("active", "ends", "fast", "in_flight", "method", "scheme")
 
     def __init__(self, active: Any, in_flight: Any, method: str, scheme: str) -> None:
         self.active = active
         self.in_flight = in_flight
         self.method = method
         self.scheme = scheme
-        self.finished = False
+        # Both conventions on, plain handles: the fused one-lock paths (``step_request``, ``end_request``).
+        self.fast = type(active) is UpDownCounterHandle and type(in_flight) is UpDownCounterHandle
+        self.ends: dict[tuple[str, str, int, str | None, str], tuple[Any, Any, Any, bool]] = {}
 
 
 class HttpMetrics:
@@ -130,7 +165,7 @@ class HttpMetrics:
         self.semconv = semconv
         self.prefix_rules = tuple(prefix_rules)
         self.known_methods = known_methods()
-        self._exact, self._patterns = _split_exclude(exclude)
+        self.exact_exclude, self.exclude_pattern = _split_exclude(exclude)
         self.interners = {
             "http.route": Interner("http.route", route_cap),
             "endpoint": Interner("endpoint", route_cap),
@@ -140,11 +175,14 @@ class HttpMetrics:
         self._route = self.interners["http.route"]
         self._endpoint = self.interners["endpoint"]
         self._error = self.interners["error.type"]
+        self.flights: dict[tuple[str, str, str], Flight] = {}  # read by the middleware: one probe a request
+        self._native_flights: dict[tuple[str, str, str], Flight] = {}  # semconv left to FastAPI
         self._active_cache: dict[tuple[str, str], Any] = {}
         self._in_flight_cache: dict[str, Any] = {}
-        self._duration_cache: dict[tuple[str, str, int, str, str, str], Any] = {}
         self._total_cache: dict[tuple[str, str, int], Any] = {}
-        self._classic_duration_cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        _share_lock(self.instruments.instruments.values())
+        _SHARING.add(self)
 
     @classmethod
     def for_middleware(
@@ -159,9 +197,9 @@ class HttpMetrics:
 
     def excluded(self, path: str) -> bool:
         """True for paths not to record (by default the telemetry routes)."""
-        if path in self._exact:
+        if path in self.exact_exclude:
             return True
-        return self._patterns is not None and self._patterns.search(path) is not None
+        return self.exclude_pattern is not None and self.exclude_pattern.search(path) is not None
 
     def labels_for(self, template: str | None, path: str) -> tuple[str, str]:
         """(http.route, endpoint): the template, else the first prefix rule, else ("", "other")."""
@@ -175,25 +213,15 @@ class HttpMetrics:
     def start(self, method: str, scheme: str, endpoint: str, semconv: bool = True) -> RequestRecord:
         """Count a request in flight, with the handles its decrement will use (``semconv=False``
         when a framework records the semconv instruments itself)."""
-        method = method if method in self.known_methods else OTHER_METHOD
-        if scheme != "http" and scheme != "https":
-            scheme = "http"
-        active = None
-        if self.semconv and semconv:
-            key = (method, scheme)
-            active = self._active_cache.get(key)
-            if active is None:
-                active = self._active_cache[key] = self.instruments["http.server.active_requests"].bind(*key)
-            active.add(1)
-        in_flight = None
-        if self.classic:
-            in_flight = self._in_flight_cache.get(endpoint)
-            if in_flight is None:
-                in_flight = self._in_flight_cache[endpoint] = self.instruments["http_requests_in_flight"].bind(
-                    self._endpoint(endpoint)
-                )
-            in_flight.add(1)
-        return RequestRecord(active, in_flight, method, scheme)
+        key = (method, scheme, endpoint)
+        flight = (self.flights if semconv else self._native_flights).get(key)
+        if flight is None:
+            flight = self.flight(method, scheme, endpoint, semconv)
+        if flight.fast:
+            step_request(flight.active, flight.in_flight, 1)
+        else:
+            step_pair(flight.active, flight.in_flight, 1)
+        return RequestRecord(flight)
 
     def finish(
         self,
@@ -209,41 +237,86 @@ class HttpMetrics:
         if record.finished:
             return
         record.finished = True
-        if record.active is not None:
-            record.active.add(-1)
+        self.end(record.flight, route, endpoint, status, error, seconds, protocol)
+
+    def end(
+        self,
+        flight: Flight,
+        route: str,
+        endpoint: str,
+        status: int,
+        error: str | None,
+        seconds: float,
+        protocol: str,
+    ) -> None:
+        """``finish`` without the once-only flag, for a caller that ends each request once by
+        construction (the ASGI middleware's ``finally``)."""
+        series = flight.ends.get((route, endpoint, status, error, protocol))
+        if series is None:
+            series = self.bind_ends(flight, route, endpoint, status, error, protocol)
+        duration, total, classic, fast = series
+        if fast:
+            end_request(flight.active, flight.in_flight, duration, classic, total, seconds)
+            return
+        step_pair(flight.active, flight.in_flight, -1)
+        record_pair(duration, classic, seconds)
+        if total is not None:
+            total.add(1)
+
+    def flight(self, method: str, scheme: str, endpoint: str, semconv: bool = True) -> Flight:
+        """The cached ``Flight`` for these raw values (made and bounded on first sight)."""
+        flights = self.flights if semconv else self._native_flights
+        key = (method, scheme, endpoint)
+        flight = flights.get(key)
+        if flight is not None:
+            return flight
+        folded = method if method in self.known_methods else OTHER_METHOD
+        scheme_value = scheme if scheme == "http" or scheme == "https" else "http"
+        active = in_flight = None
+        with self._lock:
+            if self.semconv and semconv:
+                pair = (folded, scheme_value)
+                active = self._active_cache.get(pair)
+                if active is None:
+                    active = self._active_cache[pair] = self.instruments["http.server.active_requests"].bind(*pair)
+            if self.classic:
+                in_flight = self._in_flight_cache.get(endpoint)
+                if in_flight is None:
+                    in_flight = self._in_flight_cache[endpoint] = self.instruments["http_requests_in_flight"].bind(
+                        self._endpoint(endpoint)
+                    )
+            flight = Flight(active, in_flight, folded, scheme_value)
+            if len(flights) < 10_000:  # raw methods are unbounded: past this, each request binds (bounded)
+                flights[key] = flight
+        return flight
+
+    def bind_ends(
+        self, flight: Flight, route: str, endpoint: str, status: int, error: str | None, protocol: str
+    ) -> tuple[Any, Any, Any, bool]:
+        """The (duration, total, classic, fused) series a request of ``flight`` ends in, bound, checked
+        and cached in ``flight.ends`` (the middlewares probe that dict themselves first)."""
+        duration = total = classic = None
+        if flight.active is not None:
             error_type = error or (str(status) if status >= 500 else "")
-            key = (route, record.method, status, record.scheme, error_type, protocol)
-            handle = self._duration_cache.get(key)
-            if handle is None:
-                handle = self._bind_duration(key)
-            handle.record(seconds)
-        if record.in_flight is not None:
-            record.in_flight.add(-1)
-            total_key = (endpoint, record.method, status)
+            duration = self.instruments["http.server.request.duration"].bind(
+                self._route(route) if route else "",
+                flight.method,
+                _status(status),  # type: ignore[arg-type]
+                flight.scheme,
+                self._error(error_type) if error_type else "",
+                _VERSIONS.get(protocol, ""),
+            )
+        if flight.in_flight is not None:
+            total_key = (endpoint, flight.method, status)
             total = self._total_cache.get(total_key)
             if total is None:
                 total = self._bind_total(total_key)
-            total.add(1)
-            classic = self._classic_duration_cache.get(endpoint)
-            if classic is None:
-                classic = self._classic_duration_cache[endpoint] = self.instruments["http_request_duration"].bind(
-                    self._endpoint(endpoint)
-                )
-            classic.record(seconds)
-
-    def _bind_duration(self, key: tuple[str, str, int, str, str, str]) -> Any:
-        route, method, status, scheme, error_type, protocol = key
-        handle = self.instruments["http.server.request.duration"].bind(
-            self._route(route) if route else "",
-            method,
-            _status(status),  # type: ignore[arg-type]
-            scheme,
-            self._error(error_type) if error_type else "",
-            _VERSIONS.get(protocol, ""),
-        )
-        if len(self._duration_cache) < 10_000:
-            self._duration_cache[key] = handle
-        return handle
+            classic = self.instruments["http_request_duration"].bind(self._endpoint(endpoint))
+        fast = flight.fast and type(duration) is HistogramHandle and type(classic) is HistogramHandle
+        series = (duration, total, classic, fast and type(total) is CounterHandle)
+        if len(flight.ends) < 10_000:
+            flight.ends[(route, endpoint, status, error, protocol)] = series
+        return series
 
     def _bind_total(self, key: tuple[str, str, int]) -> Any:
         endpoint, method, status = key
@@ -254,6 +327,34 @@ class HttpMetrics:
         if len(self._total_cache) < 10_000:
             self._total_cache[key] = handle
         return handle
+
+
+def _share_lock(instruments: Iterable[BridgedInstrument]) -> None:
+    """One lock for the family's instruments that have no series yet (so a request's end takes one lock
+    for its five series): set before any handle is made, as handles keep their instrument's lock."""
+    fresh = [inst for inst in instruments if next(inst.handles(), None) is None]
+    if fresh:
+        lock = threading.Lock()
+        for inst in fresh:
+            inst.lock = lock
+
+
+_SHARING: weakref.WeakSet[HttpMetrics] = weakref.WeakSet()
+
+
+def _share_again_in_child() -> None:
+    """After a fork the bridge gives each instrument (and its handles) a fresh lock of its own; the child
+    is single-threaded here, so the family's instruments and handles can share one again."""
+    for metrics in list(_SHARING):
+        lock = threading.Lock()
+        for inst in metrics.instruments.instruments.values():
+            inst.lock = lock
+            for _, handle in inst.handles():
+                handle._lock = lock
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_share_again_in_child)
 
 
 def _status(status: int) -> int:
