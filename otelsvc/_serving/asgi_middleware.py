@@ -110,30 +110,46 @@ class HttpMetricsMiddleware:
             raise
         finally:
             seconds = perf_counter() - started
-            matched = scope.get("route")
-            if matched is not None and not scope.get("fastapi") and scope.get("root_path", "") == root:
-                # The common case (a route of the app itself, no Mount crossed): its path is the template.
-                template = getattr(matched, "path", None)
+            if app is None and self._late_telemetry(scope, route_path):
+                # Wrapped around the framework (not added to it): only now does the scope name the app,
+                # and the request went to a mounted TelemetryApp. Leave it out, as when added.
+                step_pair(flight.active, flight.in_flight, -1)
+                if span is not None:
+                    span.end()
             else:
-                try:
-                    template = self.routes.template(scope, root, app)
-                except Exception:
-                    template = None
-            if template:
-                route = endpoint = template
-            else:
-                route, endpoint = metrics.labels_for(None, route_path)
-            if not status:
-                status = 500
-            if span is not None:
-                span.finish(route, status, error)
-            # No once-only flag: this ``finally`` ends each request exactly once. The common case
-            # (cached series, both conventions on) inline; anything else through ``metrics.end``.
-            version = scope.get("http_version", "")
-            ends = flight.ends.get((route, endpoint, status, error, version))
-            if ends is not None and ends[3]:
-                end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
-            else:
-                metrics.end(flight, route, endpoint, status, error, seconds, version)
-            if span is not None:
-                span.end()
+                matched = scope.get("route")
+                if matched is not None and not scope.get("fastapi") and scope.get("root_path", "") == root:
+                    # The common case (a route of the app itself, no Mount crossed): its path is the template.
+                    template = getattr(matched, "path", None)
+                else:
+                    try:
+                        template = self.routes.template(scope, root, app)
+                    except Exception:
+                        template = None
+                if template:
+                    route = endpoint = template
+                else:
+                    route, endpoint = metrics.labels_for(None, route_path)
+                if not status:
+                    status = 500
+                if span is not None:
+                    span.finish(route, status, error)
+                # No once-only flag: this ``finally`` ends each request exactly once. The common case
+                # (cached series, both conventions on) inline; anything else through ``metrics.end``.
+                version = scope.get("http_version", "")
+                ends = flight.ends.get((route, endpoint, status, error, version))
+                if ends is not None and ends[3]:
+                    end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
+                else:
+                    metrics.end(flight, route, endpoint, status, error, seconds, version)
+                if span is not None:
+                    span.end()
+
+    def _late_telemetry(self, scope: Scope, route_path: str) -> bool:
+        app = scope.get("app")
+        return (
+            app is not None
+            and self.metrics.exclude_telemetry
+            and bool(self.routes.telemetry_prefixes(app))
+            and self.routes.is_telemetry(scope, route_path)
+        )

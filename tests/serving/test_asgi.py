@@ -209,3 +209,28 @@ def test_cancelled_request_task_keeps_counts_exact() -> None:
     errors = {a.get("error.type") for a, _ in guard.series("http.server.request.duration")}
     assert errors == {"CancelledError"}
     guard.shutdown()
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["added", "wrapped around"])
+def test_the_mounted_telemetry_app_is_never_recorded(wrapped: bool) -> None:
+    guard = start_testing(prometheus="127.0.0.1:0", builtin_server=False)
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    inner = Starlette(routes=[Route("/", home), Mount("/telemetry", TelemetryApp(guard))])
+    if wrapped:  # the middleware outside the framework: the scope names the app only after it ran
+        app: Any = HttpMetricsMiddleware(inner, guard=guard)
+    else:
+        inner.add_middleware(HttpMetricsMiddleware, guard=guard)
+        app = inner
+    server = Server(app)
+    try:
+        for _ in range(3):
+            assert httpx.get(f"{server.url}/").status_code == 200
+            assert httpx.get(f"{server.url}/telemetry/metrics").status_code == 200
+    finally:
+        server.stop()
+        guard.shutdown()
+    assert duration_routes(guard) == {("/", 200): 3}
+    assert all(v == 0 for _, v in guard.series("http.server.active_requests"))
