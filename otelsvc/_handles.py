@@ -189,10 +189,12 @@ class _SumHandle(Handle):
 class CounterHandle(_SumHandle):
     """A monotonic counter series; ``add`` drops negative amounts as the SDK does.
 
-    With exemplars off, a unit ``add()`` (``n`` the int 1) on a series whose sum is an int of at most
-    2**62 takes no lock: it advances an ``itertools.count``, one C call the GIL makes atomic, and the
-    count is folded into the sum under the lock whenever the sum is read or another amount is added
-    (a float first folds the pending units, so a single thread sums in call order, as the SDK does).
+    Unless the exemplar filter is ``always_on``, a unit ``add()`` (``n`` the int 1) made outside any
+    span on a series whose sum is an int of at most 2**62 takes no lock: it advances an
+    ``itertools.count``, one C call the GIL makes atomic, and the count is folded into the sum under
+    the lock whenever the sum is read or another amount is added (a float first folds the pending
+    units, so a single thread sums in call order, as the SDK does). Inside a span (``trace_based``,
+    the default filter) the add takes the lock and may take the exemplar.
     Builds without a GIL always take the locked path (docs/performance.md).
     """
 
@@ -206,39 +208,47 @@ class CounterHandle(_SumHandle):
 
     def add(self, n: float = 1) -> None:
         """Add ``n`` (>= 0) to the series."""
-        if n is _ONE and self._unit:
+        if n is _ONE and self._unit and (not self._exf or _SPAN_KEY not in _current_context()):
             next(self._count)  # type: ignore[arg-type]
             return
         cls = n.__class__
         if (cls is not int and cls is not float) or not n >= 0:  # not-a-number fails n >= 0 too
             return self._add_checked(n, True)
+        exf = self._exf
         with self._lock:
             total = self._value + n
-            if total.__class__ is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
-                self._value = total
-                self._seen = True
-                if self._count is None and _GIL and not self._exf:
-                    self._count = itertools.count()
-                self._unit = self._count is not None and _GIL and not self._exf
-            else:
-                self._fold()
-                total = self._value + n
+            if self._count is None:  # no unit ever pending (always so with exemplars on): the plain path
                 if total > INT64_MAX:  # past int64, an infinity, or a float sum that large: the careful path
                     return self._store(total, n)
                 self._value = total
                 self._seen = True
-        # The exemplar filter (off 0, trace_based 1, always_on 2); the span entry is read first, as the
-        # default filter needs it and a membership test is the cheapest read when there is no span.
+                if exf != 2 and _GIL and total.__class__ is int and total <= _UNIT_MAX:
+                    self._count = itertools.count()  # the unit path opens (made here: memory)
+                    self._unit = True
+            elif total.__class__ is int and total <= _UNIT_MAX:  # int + int: the pending units may stay pending
+                self._value = total
+                self._seen = True
+                self._unit = _GIL and exf != 2
+            else:
+                self._fold()
+                total = self._value + n
+                if total > INT64_MAX:
+                    return self._store(total, n)
+                self._value = total
+                self._seen = True
+        if not exf:
+            return
+        # The exemplar filter (trace_based 1, always_on 2); the span entry is read first, as the default
+        # filter needs it and a membership test is the cheapest read when there is no span.
         context = _current_context()
         if _SPAN_KEY in context:
-            if self._exf:
-                span = context[_SPAN_KEY]
-                ids = _last_span
-                if ids[0] is not span:
-                    ids = _span_ids(span)
-                if ids[3] or self._exf == 2:
-                    self._exemplar = (n, _time_ns(), ids[1], ids[2])
-        elif self._exf == 2:
+            span = context[_SPAN_KEY]
+            ids = _last_span
+            if ids[0] is not span:
+                ids = _span_ids(span)
+            if ids[3] or exf == 2:
+                self._exemplar = (n, _time_ns(), ids[1], ids[2])
+        elif exf == 2:
             self._exemplar = (n, _time_ns(), 0, 0)
 
     def _fold(self) -> None:
@@ -262,7 +272,7 @@ class CounterHandle(_SumHandle):
             self._unit = (
                 self._count is not None
                 and _GIL
-                and not self._exf
+                and self._exf != 2
                 and value.__class__ is int
                 and 0 <= value <= _UNIT_MAX
                 and self._seen

@@ -66,14 +66,35 @@ def test_same_sum_as_in_call_order(guard: Any, between: Any) -> None:
     assert value == expected and type(value) is type(expected)
 
 
-def test_unit_path_closed_with_exemplars_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
+def test_unit_path_closed_with_exemplars_always_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")
     g = otelsvc.start(prometheus=None, set_global=False, runtime_metrics=False)
     try:
         handle = g.counter("unit.exemplars", labels=("k",)).bind("v")
         for _ in range(3):
             handle.add()
         assert not handle._unit and handle.snapshot() == 3
+        assert handle.exemplars(0)  # every add may take the exemplar: none skips the lock
+    finally:
+        g.shutdown()
+
+
+def test_trace_based_unit_path_outside_spans_exemplar_inside(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otelsvc.testing import start_testing
+
+    g = start_testing()  # the default filter: trace_based
+    try:
+        handle = g.counter("unit.traced", labels=("k",)).bind("v")
+        for _ in range(3):
+            handle.add()
+        assert handle._unit  # outside any span: lock-free
+        with g.tracer("t").start_as_current_span("s") as span:
+            handle.add()  # inside a sampled span: the locked path, which takes the exemplar
+        (exemplar,) = handle.exemplars(0)
+        assert exemplar[0] == 1 and exemplar[2] == span.get_span_context().trace_id
+        for _ in range(2):
+            handle.add()
+        assert handle.snapshot() == 6
     finally:
         g.shutdown()
 
