@@ -40,6 +40,16 @@ __all__ = ["bench_middleware"]
 ROW = Callable[[str, float, float, str, str], None]
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (``find_spec`` raises when a parent package is missing)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _sdk_providers() -> tuple[Any, Any]:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
@@ -252,7 +262,6 @@ def bench_alone(quick: bool, row: ROW, guard: Any) -> None:
 
 
 def bench_in_process(quick: bool, row: ROW) -> None:
-    import importlib.util
 
     guard = _guard()
     bench_alone(quick, row, guard)
@@ -263,7 +272,7 @@ def bench_in_process(quick: bool, row: ROW) -> None:
         ("starlette_exporter", "starlette-exporter"),
         ("opentelemetry.instrumentation.asgi", "otel-asgi"),
     ):
-        if importlib.util.find_spec(module) is not None:
+        if _installed(module):
             asgi_variants.append(variant)
         else:
             print(f"({variant} not installed: pip install -e '.[bench]')")
@@ -440,7 +449,6 @@ def bench_server(quick: bool, row: ROW) -> None:
     a fresh server each time; each round's rate is divided by the bare app's of the same round (run
     beside it, so slow drift on a shared machine weighs on both), and the median of those paired ratios
     is reported with their range."""
-    import importlib.util
 
     tool = _load_generator()
     if tool is None:
@@ -455,7 +463,7 @@ def bench_server(quick: bool, row: ROW) -> None:
         ("starlette_exporter", "starlette-exporter"),
         ("opentelemetry.instrumentation.asgi", "otel-asgi"),
     ):
-        if importlib.util.find_spec(module) is not None:
+        if _installed(module):
             others.append(variant)
     variants += others
     rps: dict[str, list[float]] = {v: [] for v in variants}

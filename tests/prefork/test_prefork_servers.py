@@ -216,7 +216,7 @@ def test_metrics_mounted_in_the_app_serve_every_worker_from_any_worker(
     if server.startswith("uvicorn"):
         argv: Callable[[int], list[str]] = lambda port: _mounted(uvicorn_workers(port))  # noqa: E731
     else:
-        base = gunicorn("uvicorn_worker.UvicornWorker", "--preload" in server, workers=2)
+        base = gunicorn("uvicorn_worker.UvicornWorker", "--preload" in server)
         argv = lambda port: _mounted(base(port))  # noqa: E731
     got = run_exact(argv, tmp_path, promtool, 30, ("example_requests_total", HTTP_COUNT), mounted=True)
     assert len(got["pids"]) >= 2, "both workers served requests"
