@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +76,8 @@ def alive(proc: ProcessId) -> bool:
 
 def run_name(kind: str, service: str, owner: ProcessId) -> str:
     """A short file stem for one run of one service (unix socket paths are limited to ~100 bytes)."""
+    import hashlib  # here, not at import: hashlib and tempfile cost ~7 ms to import
+
     digest = hashlib.sha256(f"{service}\0{owner.key()}".encode()).hexdigest()[:16]
     return f"{kind}{digest}"
 
@@ -88,6 +88,8 @@ def base_dir() -> Path:
     if configured:
         path, source = Path(configured), ENV
     else:
+        import tempfile
+
         path, source = Path(tempfile.gettempdir()) / f"otelsvc-{os.getuid()}", "prefork directory"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
