@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReade
 from opentelemetry.sdk.resources import Resource
 
 from otelsvc._bridge import SCOPE, Bridge, BridgedInstrument
-from otelsvc._export.otlp_encoder import EncodedMetric, encode_attributes, encode_bounds, encode_exemplar
+from otelsvc._export.otlp_encoder import EncodedMetric, encode_attributes, encode_bounds, encode_exemplar, varint
 from otelsvc._handles import Handle, HistogramHandle
 from otelsvc._kinds import DELTA_KINDS
 from otelsvc._sanitize import escape_text
@@ -103,17 +103,8 @@ def _head(inst: BridgedInstrument[Any]) -> bytes:
     out = b""
     for tag, text in ((b"\x0a", name), (b"\x12", description), (b"\x1a", unit)):
         if text:
-            out += tag + _varint(len(text)) + text
+            out += tag + varint(len(text)) + text
     return out
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _exemplar_bytes(tag: bytes, exemplars: Any) -> bytes:
@@ -295,5 +286,5 @@ class HandleSeriesEncoder:
             packed = struct.pack(f"<{len(counts)}Q", *counts)
             ex = _exemplar_bytes(b"\x42", handle.exemplars(since)) if exemplars else b""
             append_low_high = _MIN_MAX(0x59, low, 0x61, high)
-            points.append(head + b"\x32" + _varint(len(packed)) + packed + bounds + ex + attributes + append_low_high)
+            points.append(head + b"\x32" + varint(len(packed)) + packed + bounds + ex + attributes + append_low_high)
         return points

@@ -42,6 +42,7 @@ __all__ = [
     "encode_requests",
     "encode_resource",
     "encode_scope",
+    "varint",
 ]
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024
@@ -52,7 +53,8 @@ _sfixed64 = struct.Struct("<q").pack
 _MASK64 = (1 << 64) - 1
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint (negative values as their 64-bit two's complement)."""
     value &= _MASK64
     if value < 0x80:
         return bytes((value,))
@@ -66,7 +68,7 @@ def _varint(value: int) -> bytes:
 
 def _field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field (tag is the precomputed key byte)."""
-    return tag + _varint(len(payload)) + payload
+    return tag + varint(len(payload)) + payload
 
 
 def _utf8(value: str) -> bytes:
@@ -87,7 +89,7 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, str):
         return _field(b"\x0a", _utf8(value))
     if isinstance(value, int):
-        return b"\x18" + _varint(value)
+        return b"\x18" + varint(value)
     if isinstance(value, float):
         return b"\x21" + _double(value)
     if isinstance(value, bytes):
@@ -203,7 +205,7 @@ def _metric_head(metric: Metric) -> bytes:
 
 
 # The key and length of a repeated point field, shared for the usual point sizes (no allocation per point).
-_POINT_PREFIX = [b"\x0a" + _varint(n) for n in range(4096)]
+_POINT_PREFIX = [b"\x0a" + varint(n) for n in range(4096)]
 
 
 @dataclass
@@ -230,7 +232,7 @@ class EncodedMetric:
         prefixes = _POINT_PREFIX
         for point in points:
             n = len(point)
-            prefix = prefixes[n] if n < 4096 else b"\x0a" + _varint(n)
+            prefix = prefixes[n] if n < 4096 else b"\x0a" + varint(n)
             append(prefix)
             append(point)
             size += len(prefix) + n
@@ -239,7 +241,7 @@ class EncodedMetric:
             tag = b"\x2a"
         else:
             if self.temporality:
-                tail = b"\x10" + _varint(self.temporality)
+                tail = b"\x10" + varint(self.temporality)
             if self.kind == "sum":
                 tag = b"\x3a"
                 if self.monotonic:
@@ -247,7 +249,7 @@ class EncodedMetric:
             else:
                 tag = b"\x4a"
         size += len(tail)
-        head = self.head + tag + _varint(size)
+        head = self.head + tag + varint(size)
         data.insert(0, head)
         data.append(tail)
         return data, len(head) + size
@@ -325,7 +327,7 @@ def encode_resource(resource: Any) -> bytes:
 
 def _frame(tag: bytes, pieces: list[bytes], size: int) -> tuple[list[bytes], int]:
     """``pieces`` (``size`` bytes) as one length-delimited field under ``tag``."""
-    prefix = tag + _varint(size)
+    prefix = tag + varint(size)
     pieces.insert(0, prefix)
     return pieces, len(prefix) + size
 
@@ -349,7 +351,7 @@ class _Requests:
         if self.scopes:
             size = len(self.resource) + self.scopes_size + len(self.tail)
             out = io.BytesIO()  # bytes.join would hold an 80-byte buffer record per piece meanwhile
-            out.write(b"\x0a" + _varint(size) + self.resource)
+            out.write(b"\x0a" + varint(size) + self.resource)
             out.writelines(self.scopes)
             out.write(self.tail)
             self.done.append(out.getvalue())
@@ -373,7 +375,7 @@ class _Requests:
         def flush_scope() -> None:
             nonlocal bodies, bodies_size, used
             size = len(scope_field) + bodies_size + len(tail)
-            prefix = b"\x12" + _varint(size) + scope_field
+            prefix = b"\x12" + varint(size) + scope_field
             self.scopes.append(prefix)
             self.scopes.extend(bodies)
             self.scopes.append(tail)
