@@ -488,7 +488,12 @@ class FastPath:
         self._cores: dict[int, tuple[Any, _Core, Any]] = {}  # id(SDK instrument) -> (it, core, thin)
         self.broken = self_check(provider) if enabled else "OTELSVC_API_FAST_PATH=false"
         if enabled and self.broken is not None:
-            _log.warning("otelsvc: the OTel API fast path is off (%s); instruments record through the SDK", self.broken)
+            # An SDK before 1.45 lacks the internals it reproduces: expected, said once at info level.
+            # Within the range the check was written for, a failure is a surprise worth a warning.
+            level = logging.INFO if _IMPORTED is not None else logging.WARNING
+            _log.log(
+                level, "otelsvc: the OTel API fast path is off (%s); instruments record through the SDK", self.broken
+            )
         config: Any = getattr(provider, "_sdk_config", None)
         self.exemplar_filter: Any = getattr(config, "exemplar_filter", None)
         self.exemplars_on = not isinstance(self.exemplar_filter, AlwaysOffExemplarFilter)

@@ -428,6 +428,8 @@ CORE_MODULES = frozenset(
         "test_shutdown.py",
         "test_public_api.py",
         "test_fork.py",
+        "test_api_fast.py",
+        "test_api_fast_fallback.py",
     }
 )
 
