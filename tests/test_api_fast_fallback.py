@@ -3,6 +3,7 @@ reproduces (1.45), and off with one info line (every instrument the SDK's own) w
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 
 import pytest
@@ -23,6 +24,8 @@ def test_the_guards_meter_records_on_every_supported_sdk(caplog: pytest.LogCaptu
             'orders_total{otel_scope_name="app",otel_scope_schema_url="",otel_scope_version="",route="/a"} 5.0' in text
         )
         off = [r for r in caplog.records if "API fast path is off" in r.getMessage()]
+        sdk = tuple(int(p) for p in importlib.metadata.version("opentelemetry-sdk").split(".")[:2])
+        assert (_api_fast._IMPORTED is None) == (sdk >= (1, 45)), _api_fast._IMPORTED  # on 1.45 it must come up
         if _api_fast._IMPORTED is None:  # an SDK with the internals: thin instruments, nothing said
             assert type(counter).__name__ == "_FastCounter" and not off
         else:  # an older SDK: the SDK's own instrument, said once, at info level (expected there)
