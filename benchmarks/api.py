@@ -63,17 +63,10 @@ def bench_api(quick: bool, row: ROW) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    import otelsvc
+    from benchmarks.run import _guard  # run.py imports this module: here, not at the top
 
     number, rounds = (5_000, 15) if quick else (20_000, 41)
-    guard = otelsvc.start(
-        prometheus="127.0.0.1:0",
-        otlp_endpoint="http://127.0.0.1:9",
-        export_interval=3600,
-        shutdown_timeout=0.2,
-        set_global=False,
-        runtime_metrics=False,
-    )
+    guard = _guard()
     meter = guard.meter("bench.api")
     counter = meter.create_counter("api.c")
     hist = meter.create_histogram("api.h", unit="s", explicit_bucket_boundaries_advisory=BOUNDS)

@@ -43,9 +43,7 @@ class HttpMetricsMiddleware:
 
         self.app = app
         self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
-        if spans is None:  # spans cost tens of microseconds: made only when they go somewhere
-            spans = getattr(self.metrics.guard, "traces_exported", True)
-        self.spans: ServerSpans | None = ServerSpans(self.metrics.guard.tracer_provider) if spans else None
+        self.spans: ServerSpans | None = ServerSpans.for_middleware(self.metrics.guard, spans)
         self.routes = StarletteRoutes()
         self._telemetry_seen: tuple[Any, Any, int, tuple[str, ...]] = (None, (), 0, ())
 

@@ -108,6 +108,14 @@ class ServerSpans:
     def __init__(self, tracer_provider: TracerProvider) -> None:
         self.tracer = tracer_provider.get_tracer("otelsvc.http", __version__, schema_url=SCHEMA_URL)
 
+    @classmethod
+    def for_middleware(cls, guard: Any, spans: bool | None) -> ServerSpans | None:
+        """A middleware's spans: ``spans`` as given, or by default made only when the guard exports
+        traces (a span costs tens of microseconds; one that goes nowhere is not worth it)."""
+        if spans is None:
+            spans = getattr(guard, "traces_exported", True)
+        return cls(guard.tracer_provider) if spans else None
+
     def _start(self, parent: Any, method: str, original: str, attrs: dict[str, Any]) -> SpanScope:
         if method == OTHER_METHOD:
             attrs["http.request.method_original"] = original

@@ -143,9 +143,7 @@ class HttpMetricsMiddleware:
 
         self.app = app
         self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
-        if spans is None:  # spans cost tens of microseconds: made only when they go somewhere
-            spans = getattr(self.metrics.guard, "traces_exported", True)
-        self.spans: ServerSpans | None = ServerSpans(self.metrics.guard.tracer_provider) if spans else None
+        self.spans: ServerSpans | None = ServerSpans.for_middleware(self.metrics.guard, spans)
         self.resolve = route_resolver
         if route_resolver is None:
             hook_flask(app)
