@@ -302,26 +302,26 @@ def plan(settings: Settings) -> Role:
     name = _paths.run_name("s", settings.service_name, master)
     path = base / f"{name}.sock"
 
+    lock = base / f"{name}.lock"
+
     def respawn() -> None:
-        """A hub serves ``path`` when this returns: it was there, or this worker started the sidecar."""
+        """A hub serves ``path`` when this returns: it was there, or this worker started the sidecar
+        (at start, and again when a worker finds the sidecar gone)."""
         from otelsvc._prefork._sidecar import spawn
 
-        with _paths.locked(base / f"{name}.lock"):
+        with _paths.locked(lock):
             if _connectable(path):
                 return
             if not _paths.alive(master):
                 raise RuntimeError("the server's master process is gone")
             spawn(settings, path, master)
 
-    with _paths.locked(base / f"{name}.lock"):
-        if _connectable(path):
-            return Worker(path, respawn)
-        holder = _hub_serving(base, settings.prometheus) if settings.builtin_server else None
+    if settings.builtin_server:  # the master itself may serve the address (gunicorn --preload)
+        with _paths.locked(lock):
+            holder = None if _connectable(path) else _hub_serving(base, settings.prometheus)
         if holder is not None and int(holder["pid"]) == master.pid:
             return Worker(Path(holder["socket"]))
-        from otelsvc._prefork._sidecar import spawn
-
-        spawn(settings, path, master)
+    respawn()
     return Worker(path, respawn)
 
 
