@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Rotel
+from conftest import Rotel, wait_until
 
 import otelsvc
 
@@ -43,7 +43,8 @@ def test_push_reaches_rotel(rotel: Rotel, protocol: str) -> None:
         assert {p.attributes["cpu.mode"] for p in cpu.points} == {"user", "system"}
     finally:
         assert guard.shutdown() is True
-    assert any(span.get("name") == "checkout" for span in rotel.spans())
+    # delivered by the shutdown's flush (it returned True); rotel prints what it received a moment later
+    wait_until(lambda: any(span.get("name") == "checkout" for span in rotel.spans()), timeout=20)
     assert guard.exporters["metrics"].consecutive_failures == 0
     assert guard.exporters["metrics"].last_success is not None
 
@@ -72,8 +73,6 @@ def test_exponential_histograms_only_on_the_otlp_reader(rotel: Rotel) -> None:
 
 def test_a_push_over_the_collectors_message_limit_arrives_in_several_requests(rotel: Rotel) -> None:
     """rotel refuses gRPC messages over 4 MiB (the receivers' default); a 5 MiB collection is cut."""
-    from conftest import wait_until
-
     from otelsvc._export.metrics_push import MetricsPush
     from otelsvc._export.otlp_metric_exporter import DirectMetricExporter
 
