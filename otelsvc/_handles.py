@@ -18,7 +18,7 @@ import math
 import sys
 import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,13 +45,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXEMPLAR_MODES",
+    "SPAN_KEY",
     "CounterHandle",
     "GaugeHandle",
     "Handle",
     "HistogramHandle",
     "Timer",
     "UpDownCounterHandle",
+    "current_context",
     "end_request",
+    "fold_requests",
+    "gil_enabled",
     "record_pair",
     "step_pair",
     "step_request",
@@ -669,6 +673,117 @@ def end_request(
 
 # A counter sum past this takes ``add`` (which knows the counter's own fast-path limits).
 _PLAIN_MAX = 2**62
+
+# The current context, for the middlewares' exemplar test before they defer a request's end.
+current_context = _current_context
+gil_enabled = _GIL
+SPAN_KEY = _SPAN_KEY
+
+
+def fold_requests(flight: Any, ends: Sequence[Any] = ()) -> None:
+    """Apply a flight's deferred request starts, and the deferred ends of each series in ``ends``.
+
+    A middleware on the deferred path counts a request's start with ``next(flight.started)`` and
+    appends its end's seconds to the list its end series carries (``series[5]``), each one C call the
+    GIL makes atomic, instead of updating five series: what a request touches stays small, which is
+    what counts inside a framework whose own work leaves little in the caches. The deferred work is
+    folded here, under the family's one lock, when a list grows long and before every collection (a
+    bridge collect hook), so readers see the counts, sums, buckets and extremes the handle methods
+    would have left (the sum of a batch added at once). ``flight`` is an ``http.Flight``: its
+    ``active`` and ``in_flight`` series, its ``started`` count and the part of it already ``taken``.
+    An end is deferred only when it takes no exemplar (docs/performance.md).
+    """
+    active: UpDownCounterHandle = flight.active
+    in_flight: UpDownCounterHandle = flight.in_flight
+    lock = active._lock
+    careful: list[tuple[Any, list[float]]] = []
+    lock.acquire()
+    try:
+        mark = next(flight.started)
+        change = mark - flight.taken
+        flight.taken = mark + 1
+        shared = in_flight._lock is lock
+        for series in ends:
+            values = series[5]
+            n = len(values)
+            if not n:
+                continue
+            batch = values[:n]
+            del values[:n]
+            change -= n
+            if not (shared and _fold_run(series, batch, lock)):
+                careful.append((series, batch))
+        if shared:
+            a = active._value + change
+            b = in_flight._value + change
+            if _INT_MIN <= a <= INT64_MAX and _INT_MIN <= b <= INT64_MAX:
+                active._value = a
+                active._seen = True
+                in_flight._value = b
+                in_flight._seen = True
+                change = 0
+    finally:
+        lock.release()
+    if change:
+        step_pair(active, in_flight, change)
+    for series, batch in careful:  # out of the plain range, or between a fork and the lock's re-sharing
+        for v in batch:
+            record_pair(series[0], series[2], v)
+            series[1].add(1)
+
+
+# Deferred durations are perf_counter differences; a batch outside [0, _SECONDS_MAX] or a sum at or
+# past _SUM_ROOM takes the handle methods (and their checks) instead.
+_SUM_ROOM = 1e300
+_SECONDS_MAX = 1e12
+
+
+def _fold_run(series: Sequence[Any], batch: list[float], lock: Any) -> bool:
+    """Add ``batch`` (seconds) to a request end's two duration histograms and its request count, under
+    ``lock``; False (nothing changed) when a value or a sum is out of the plain range."""
+    duration: HistogramHandle = series[0]
+    total: CounterHandle = series[1]
+    classic: HistogramHandle = series[2]
+    n = len(batch)
+    s = duration._sum
+    c = classic._sum
+    t = total._value
+    if not (
+        duration._lock is lock
+        and classic._lock is lock
+        and total._lock is lock
+        and s < _SUM_ROOM
+        and c < _SUM_ROOM
+        and t < _PLAIN_MAX - n
+    ):
+        return False
+    added = sum(batch, 0.0)  # before sorting: the order the requests ended in
+    batch.sort()
+    low = batch[0]
+    high = batch[-1]
+    if low.__class__ is not float or not (low >= 0.0 and high <= _SECONDS_MAX):
+        return False
+    for handle in (duration, classic):
+        counts = handle._counts
+        below = 0
+        for i, bound in enumerate(handle._bounds):  # bucket i holds bounds[i - 1] < v <= bounds[i]
+            upto = bisect_right(batch, bound, below)
+            if upto != below:
+                counts[i] += upto - below
+                below = upto
+            if below == n:
+                break
+        else:
+            counts[-1] += n - below
+        handle._sum += added
+        if low < handle._min:
+            handle._min = low
+        if high > handle._max:
+            handle._max = high
+        handle._seen = True
+    total._value = t + n
+    total._seen = True
+    return True
 
 
 def _request_exemplars(

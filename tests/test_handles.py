@@ -253,3 +253,128 @@ def test_fused_request_paths_match_the_methods(
         assert _dropped(g) == {"negative": 4, "not_finite": 8, "overflow": 4}
     finally:
         g.shutdown()
+
+
+# The middlewares' deferred path (``fold_requests``): starts counted and ends' seconds kept beside their
+# series, folded later, leave what the handle methods would have left.
+
+
+def _deferred_flight(fused: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+    from otelsvc.instruments.http import Flight
+
+    flight = Flight(fused[0], fused[1], "GET", "http")
+    flight.defer = True
+    series = (fused[2], fused[4], fused[3], True, 2, [])
+    return flight, series
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_folding_deferred_requests_matches_the_methods(shared: bool) -> None:
+    from otelsvc._handles import fold_requests
+
+    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}))
+    try:
+        fused = _request_series(g, "deferred", shared)
+        plain = _request_series(g, "plain", shared)
+        flight, series = _deferred_flight(fused)
+        other = _deferred_flight(_request_series(g, "other", shared))[1]  # a second end series of the flight
+        other = (other[0], other[1], other[2], True, 2, [])
+        # Bucket bounds are (0.005, 0.5, 1.0): values on and around them, in no order; sums exact in binary.
+        values = [0.5, 0.25, 1.0, 0.0, 4.0, 0.5, 0.001953125, 2.0, 0.75, 1.0]
+        for round_, value in enumerate(values * 3):
+            next(flight.started)
+            plain[0].add(1)
+            plain[1].add(1)
+            if round_ % 4 == 3:
+                continue  # still in flight at the fold
+            series[5].append(value)
+            plain[0].add(-1)
+            plain[1].add(-1)
+            plain[2].record(value)
+            plain[3].record(value)
+            plain[4].add(1)
+            if round_ == 11:
+                fold_requests(flight, (series, other))  # a fold in the middle, as a long list makes one
+        fold_requests(flight, (series, other))
+        assert series[5] == []
+        for mine, theirs in zip(fused, plain, strict=True):
+            assert _state(mine) == _state(theirs)
+        fold_requests(flight, (series,))  # nothing pending: nothing changes
+        for mine, theirs in zip(fused, plain, strict=True):
+            assert _state(mine) == _state(theirs)
+    finally:
+        g.shutdown()
+
+
+def test_deferred_values_out_of_the_plain_range_take_the_methods() -> None:
+    """A batch holding a value no duration can have, or a sum near the float limit, goes through the
+    handle methods with their checks (drops counted), never into the buckets unchecked."""
+    from otelsvc._handles import fold_requests
+
+    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}))
+    try:
+        fused = _request_series(g, "odd", True)
+        plain = _request_series(g, "plain", True)
+        flight, series = _deferred_flight(fused)
+        for value in (0.5, -1.0, 1e13):
+            next(flight.started)
+            series[5].append(value)
+            for handle in plain[2:4]:
+                handle.record(value)
+            plain[4].add(1)
+        fold_requests(flight, (series,))
+        for mine, theirs in zip(fused[2:], plain[2:], strict=True):
+            assert _state(mine) == _state(theirs)
+        assert fused[0].snapshot() == 0 and fused[1].snapshot() == 0
+        assert _dropped(g) == {"negative": 4}
+        fused[2]._sum = plain[2]._sum = 1e301  # a sum this near the limit: checked value by value
+        series[5].append(1e12)
+        next(flight.started)
+        fold_requests(flight, (series,))
+        plain[2].record(1e12)
+        assert _state(fused[2]) == _state(plain[2])
+    finally:
+        g.shutdown()
+
+
+def test_deferred_starts_and_ends_are_exact_under_threads() -> None:
+    """Eight threads start and end requests on one flight while another folds: every request counted
+    once, nothing left in flight (the deferral relies on ``next`` and ``list.append`` being atomic)."""
+    import threading
+
+    from otelsvc._handles import fold_requests
+
+    g = ProviderGuard(load_settings({"prometheus": "127.0.0.1:0", "set_global": False, "runtime_metrics": False}))
+    try:
+        fused = _request_series(g, "threads", True)
+        flight, series = _deferred_flight(fused)
+        stop = threading.Event()
+
+        def requests() -> None:
+            for _ in range(20_000):
+                next(flight.started)
+                deferred = series[5]
+                deferred.append(0.25)
+                if len(deferred) > 64:
+                    fold_requests(flight, (series,))
+
+        def folder() -> None:
+            while not stop.is_set():
+                fold_requests(flight, (series,))
+
+        threads = [threading.Thread(target=requests) for _ in range(8)]
+        background = threading.Thread(target=folder)
+        background.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stop.set()
+        background.join()
+        fold_requests(flight, (series,))
+        assert fused[4].snapshot() == 160_000
+        assert fused[2]._counts == [0, 160_000, 0, 0] and fused[3]._counts == [0, 160_000, 0, 0]
+        assert fused[2]._sum == 40_000.0
+        assert fused[0].snapshot() == 0 and fused[1].snapshot() == 0
+    finally:
+        g.shutdown()

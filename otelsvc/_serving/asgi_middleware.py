@@ -6,7 +6,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from otelsvc._handles import end_request, step_pair, step_request
+from otelsvc._handles import SPAN_KEY, current_context, end_request, fold_requests, step_pair, step_request
 from otelsvc._serving.route_templates import StarletteRoutes, routes_of
 from otelsvc.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,7 +86,9 @@ class HttpMetricsMiddleware:
             flight = metrics.flight(method, scheme, endpoint, not native_metrics)
         else:
             flight = metrics.flights.get((method, scheme, endpoint)) or metrics.flight(method, scheme, endpoint)
-        if flight.fast:
+        if flight.defer:
+            next(flight.started)
+        elif flight.fast:
             step_request(flight.active, flight.in_flight, 1)
         else:
             step_pair(flight.active, flight.in_flight, 1)
@@ -136,7 +138,14 @@ class HttpMetricsMiddleware:
                 # (cached series, both conventions on) inline; anything else through ``metrics.end``.
                 version = scope.get("http_version", "")
                 ends = flight.ends.get((route, endpoint, status, error, version))
-                if ends is not None and ends[3]:
+                if ends is None:
+                    metrics.end(flight, route, endpoint, status, error, seconds, version)
+                elif ends[4] and (ends[4] == 2 or SPAN_KEY not in current_context()):
+                    deferred = ends[5]
+                    deferred.append(seconds)
+                    if len(deferred) > 64:
+                        fold_requests(flight, (ends,))
+                elif ends[3]:
                     end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
                 else:
                     metrics.end(flight, route, endpoint, status, error, seconds, version)

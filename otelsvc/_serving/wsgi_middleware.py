@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otelsvc._handles import end_request, step_pair, step_request
+from otelsvc._handles import SPAN_KEY, current_context, end_request, fold_requests, step_pair, step_request
 from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
@@ -104,7 +104,14 @@ class _Request:
         if span is None:  # the common case (cached series, both conventions on) inline
             flight = self.flight
             ends = flight.ends.get((route, endpoint, self.status, error, protocol))
-            if ends is not None and ends[3]:
+            if ends is None:
+                metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
+            elif ends[4] and (ends[4] == 2 or SPAN_KEY not in current_context()):
+                deferred = ends[5]
+                deferred.append(seconds)
+                if len(deferred) > 64:
+                    fold_requests(flight, (ends,))
+            elif ends[3]:
                 end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
             else:
                 metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
@@ -166,7 +173,9 @@ class HttpMetricsMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         scheme = environ.get("wsgi.url_scheme", "http")
         flight = metrics.flights.get((method, scheme, endpoint)) or metrics.flight(method, scheme, endpoint)
-        if flight.fast:
+        if flight.defer:
+            next(flight.started)
+        elif flight.fast:
             step_request(flight.active, flight.in_flight, 1)
         else:
             step_pair(flight.active, flight.in_flight, 1)

@@ -10,11 +10,12 @@ no ``http.route`` for semconv).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from otelsvc._handles import (
@@ -22,6 +23,8 @@ from otelsvc._handles import (
     HistogramHandle,
     UpDownCounterHandle,
     end_request,
+    fold_requests,
+    gil_enabled,
     record_pair,
     step_pair,
     step_request,
@@ -127,7 +130,7 @@ class Flight:
     with the series it may end in, cached by (route, endpoint, status, error, protocol): a request costs
     two dict probes and three fused handle calls."""
 
-    __slots__ = ("active", "ends", "fast", "in_flight", "method", "scheme")
+    __slots__ = ("active", "defer", "ends", "fast", "in_flight", "method", "scheme", "started", "taken")
 
     def __init__(self, active: Any, in_flight: Any, method: str, scheme: str) -> None:
         self.active = active
@@ -136,7 +139,23 @@ class Flight:
         self.scheme = scheme
         # Both conventions on, plain handles: the fused one-lock paths (``step_request``, ``end_request``).
         self.fast = type(active) is UpDownCounterHandle and type(in_flight) is UpDownCounterHandle
-        self.ends: dict[tuple[str, str, int, str | None, str], tuple[Any, Any, Any, bool]] = {}
+        # Starts and ends may be deferred (``fold_requests``): set once the flight is cached (so a
+        # collection finds it), on builds with a GIL (``next`` and a list append are then atomic).
+        self.defer = False
+        self.started = itertools.count()
+        self.taken = 0
+        self.ends: dict[tuple[str, str, int, str | None, str], tuple[Any, Any, Any, bool, int, list[float]]] = {}
+
+    def fold(self) -> None:
+        """Apply the deferred starts and ends to the series (``fold_requests``)."""
+        fold_requests(self, list(self.ends.values()))
+
+    def reset(self) -> None:
+        """Forget deferred starts and ends (a forked child's copies of the parent's requests)."""
+        self.started = itertools.count()
+        self.taken = 0
+        for series in self.ends.values():
+            series[5].clear()
 
 
 class HttpMetrics:
@@ -183,6 +202,7 @@ class HttpMetrics:
         self._lock = threading.Lock()
         _share_lock(self.instruments.instruments.values())
         _SHARING.add(self)
+        guard.bridge.collect_hooks.append(_fold_hook(self))
 
     @classmethod
     def for_middleware(
@@ -254,7 +274,7 @@ class HttpMetrics:
         series = flight.ends.get((route, endpoint, status, error, protocol))
         if series is None:
             series = self.bind_ends(flight, route, endpoint, status, error, protocol)
-        duration, total, classic, fast = series
+        duration, total, classic, fast = series[:4]
         if fast:
             end_request(flight.active, flight.in_flight, duration, classic, total, seconds)
             return
@@ -288,13 +308,21 @@ class HttpMetrics:
             flight = Flight(active, in_flight, folded, scheme_value)
             if len(flights) < 10_000:  # raw methods are unbounded: past this, each request binds (bounded)
                 flights[key] = flight
+                flight.defer = flight.fast and gil_enabled and semconv
         return flight
+
+    def fold(self) -> None:
+        """Apply every flight's deferred starts and ends (before each collection, as a bridge hook)."""
+        for flight in list(self.flights.values()):
+            if flight.defer:
+                flight.fold()
 
     def bind_ends(
         self, flight: Flight, route: str, endpoint: str, status: int, error: str | None, protocol: str
-    ) -> tuple[Any, Any, Any, bool]:
-        """The (duration, total, classic, fused) series a request of ``flight`` ends in, bound, checked
-        and cached in ``flight.ends`` (the middlewares probe that dict themselves first)."""
+    ) -> tuple[Any, Any, Any, bool, int, list[float]]:
+        """The (duration, total, classic, fused, deferrable, deferred seconds) series a request of
+        ``flight`` ends in, bound, checked and cached in ``flight.ends`` (the middlewares probe that
+        dict themselves first)."""
         duration = total = classic = None
         if flight.active is not None:
             error_type = error or (str(status) if status >= 500 else "")
@@ -312,9 +340,22 @@ class HttpMetrics:
             if total is None:
                 total = self._bind_total(total_key)
             classic = self.instruments["http_request_duration"].bind(self._endpoint(endpoint))
-        fast = flight.fast and type(duration) is HistogramHandle and type(classic) is HistogramHandle
-        series = (duration, total, classic, fast and type(total) is CounterHandle)
-        if len(flight.ends) < 10_000:
+        fast = (
+            flight.fast
+            and type(duration) is HistogramHandle
+            and type(classic) is HistogramHandle
+            and type(total) is CounterHandle
+        )
+        # May the end be deferred: 2 always, 1 when no span is current (the exemplar filters, none of
+        # them always_on, take nothing then), 0 never (nor when the series is not cached: a
+        # collection folds the cached ones).
+        defer = 0
+        cached = len(flight.ends) < 10_000
+        if fast and flight.defer and cached:
+            filters = {duration._exf, classic._exf, total._exf}  # type: ignore[union-attr]
+            defer = 0 if 2 in filters else 1 if 1 in filters else 2
+        series: tuple[Any, Any, Any, bool, int, list[float]] = (duration, total, classic, fast, defer, [])
+        if cached:
             flight.ends[(route, endpoint, status, error, protocol)] = series
         return series
 
@@ -327,6 +368,18 @@ class HttpMetrics:
         if len(self._total_cache) < 10_000:
             self._total_cache[key] = handle
         return handle
+
+
+def _fold_hook(metrics: HttpMetrics) -> Callable[[], None]:
+    """A collect hook folding ``metrics``' deferred requests; it holds the recorder weakly."""
+    ref = weakref.ref(metrics)
+
+    def fold() -> None:
+        live = ref()
+        if live is not None:
+            live.fold()
+
+    return fold
 
 
 def _share_lock(instruments: Iterable[BridgedInstrument]) -> None:
@@ -346,6 +399,8 @@ def _share_again_in_child() -> None:
     """After a fork the bridge gives each instrument (and its handles) a fresh lock of its own; the child
     is single-threaded here, so the family's instruments and handles can share one again."""
     for metrics in list(_SHARING):
+        for flight in metrics.flights.values():
+            flight.reset()  # the parent's deferred requests, not this process's
         lock = threading.Lock()
         for inst in metrics.instruments.instruments.values():
             inst.lock = lock
