@@ -3,6 +3,7 @@ callable)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,22 @@ class HttpMetricsMiddleware:
     semconv instruments and the span FastAPI records are left to it; the classic ones stay.
     """
 
+    __slots__ = (
+        "_exact",
+        "_exclude_telemetry",
+        "_flights",
+        "_pattern",
+        "_plain",
+        "_seen_app",
+        "_seen_len",
+        "_seen_prefixes",
+        "_seen_routes",
+        "app",
+        "metrics",
+        "routes",
+        "spans",
+    )
+
     def __init__(
         self,
         app: ASGIApp,
@@ -45,36 +62,42 @@ class HttpMetricsMiddleware:
         self.metrics = HttpMetrics.for_middleware(guard, metrics, options)
         self.spans: ServerSpans | None = ServerSpans.for_middleware(self.metrics.guard, spans)
         self.routes = StarletteRoutes()
-        self._telemetry_seen: tuple[Any, Any, int, tuple[str, ...]] = (None, (), 0, ())
+        # What a request reads, on the middleware itself (a request touches few objects: docs/performance.md).
+        self._exact = self.metrics.exact_exclude
+        self._pattern = self.metrics.exclude_pattern
+        self._exclude_telemetry = self.metrics.exclude_telemetry
+        self._plain = not self.metrics.prefix_rules  # every request starts in the endpoint "other"
+        self._flights = self.metrics.flights
+        # The app last seen in a request, its route list, that list's length and its TelemetryApp mount paths.
+        self._seen_app: Any = None
+        self._seen_routes: Any = ()
+        self._seen_len = 0
+        self._seen_prefixes: tuple[str, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        root = scope.get("root_path", "")
+        root = scope.get("root_path")
         route_path = path[len(root) :] if root and path.startswith(root) else path
-        metrics = self.metrics
         app = scope.get("app")
-        if app is not None and metrics.exclude_telemetry:
-            seen = self._telemetry_seen  # (app, its route list, that list's length, TelemetryApp mount paths)
-            if seen[0] is app and len(seen[1]) == seen[2]:
-                prefixes = seen[3]
+        if app is not None and self._exclude_telemetry:
+            if app is self._seen_app and len(self._seen_routes) == self._seen_len:
+                prefixes = self._seen_prefixes
             else:
-                prefixes = self.routes.telemetry_prefixes(app)
-                routes = routes_of(app) or []
-                self._telemetry_seen = (app, routes, len(routes), prefixes)
+                prefixes = self._telemetry_prefixes(app)
         else:
             prefixes = ()
         if (
-            route_path in metrics.exact_exclude
-            or (metrics.exclude_pattern is not None and metrics.exclude_pattern.search(route_path) is not None)
+            route_path in self._exact
+            or (self._pattern is not None and self._pattern.search(route_path) is not None)
             or (prefixes and self.routes.is_telemetry(scope, route_path))
         ):
             await self.app(scope, receive, send)
             return
         spans = self.spans
-        endpoint = metrics.labels_for(None, route_path)[1] if metrics.prefix_rules else "other"
+        endpoint = "other" if self._plain else self.metrics.labels_for(None, route_path)[1]
         method = scope["method"]
         scheme = scope.get("scheme", "http")
         if "fastapi.telemetry" in scope:
@@ -83,9 +106,9 @@ class HttpMetricsMiddleware:
             native_spans, native_metrics = native_telemetry(scope)
             if native_spans:
                 spans = None
-            flight = metrics.flight(method, scheme, endpoint, not native_metrics)
+            flight = self.metrics.flight(method, scheme, endpoint, not native_metrics)
         else:
-            flight = metrics.flights.get((method, scheme, endpoint)) or metrics.flight(method, scheme, endpoint)
+            flight = self._flights.get((method, scheme, endpoint)) or self.metrics.flight(method, scheme, endpoint)
         if flight.defer:
             next(flight.started)
         elif flight.fast:
@@ -97,11 +120,12 @@ class HttpMetricsMiddleware:
         error: str | None = None
         started = perf_counter()
 
-        async def send_wrapper(message: Message) -> None:
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            # A plain function returning ``send``'s awaitable: no coroutine of its own per message.
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
@@ -117,29 +141,33 @@ class HttpMetricsMiddleware:
                 if span is not None:
                     span.end()
             else:
+                template = None
                 matched = scope.get("route")
-                if matched is not None and not scope.get("fastapi") and scope.get("root_path", "") == root:
+                if matched is not None and not scope.get("fastapi") and scope.get("root_path") == root:
                     # The common case (a route of the app itself, no Mount crossed): its path is the template.
-                    template = getattr(matched, "path", None)
+                    try:
+                        template = matched.path
+                    except AttributeError:  # a route type without a path
+                        template = None
                 else:
                     try:
-                        template = self.routes.template(scope, root, app)
+                        template = self.routes.template(scope, root or "", app)
                     except Exception:
                         template = None
                 if template:
                     route = endpoint = template
                 else:
-                    route, endpoint = metrics.labels_for(None, route_path)
+                    route, endpoint = self.metrics.labels_for(None, route_path)
                 if not status:
                     status = 500
                 if span is not None:
                     span.finish(route, status, error)
                 # No once-only flag: this ``finally`` ends each request exactly once. The common case
-                # (cached series, both conventions on) inline; anything else through ``metrics.end``.
+                # (a cached series, no exemplar to take) is deferred; anything else through ``metrics.end``.
                 version = scope.get("http_version", "")
                 ends = flight.ends.get((route, endpoint, status, error, version))
                 if ends is None:
-                    metrics.end(flight, route, endpoint, status, error, seconds, version)
+                    self.metrics.end(flight, route, endpoint, status, error, seconds, version)
                 elif ends[4] and (ends[4] == 2 or SPAN_KEY not in current_context()):
                     deferred = ends[5]
                     deferred.append(seconds)
@@ -148,15 +176,23 @@ class HttpMetricsMiddleware:
                 elif ends[3]:
                     end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
                 else:
-                    metrics.end(flight, route, endpoint, status, error, seconds, version)
+                    self.metrics.end(flight, route, endpoint, status, error, seconds, version)
                 if span is not None:
                     span.end()
+
+    def _telemetry_prefixes(self, app: Any) -> tuple[str, ...]:
+        """The TelemetryApp mount paths of ``app``, remembered with its route list and that list's length
+        (routes are added in place), so a request costs two identity checks."""
+        prefixes = self.routes.telemetry_prefixes(app)
+        routes = routes_of(app) or []
+        self._seen_app, self._seen_routes, self._seen_len, self._seen_prefixes = app, routes, len(routes), prefixes
+        return prefixes
 
     def _late_telemetry(self, scope: Scope, route_path: str) -> bool:
         app = scope.get("app")
         return (
             app is not None
-            and self.metrics.exclude_telemetry
+            and self._exclude_telemetry
             and bool(self.routes.telemetry_prefixes(app))
             and self.routes.is_telemetry(scope, route_path)
         )

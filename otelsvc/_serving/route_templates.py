@@ -10,6 +10,7 @@ route object by a search of the route tree by identity, then cached. Flask: the 
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
@@ -167,31 +168,51 @@ FLASK_ROUTE_KEY = "otelsvc.route"
 
 
 def hook_flask(app: Any) -> bool:
-    """For a Flask app (or its bound ``wsgi_app``): register a first ``before_request`` function that
-    leaves the URL rule Flask matched in ``environ["otelsvc.route"]``, so the middleware reads it after
-    the app ran instead of matching again. False for any other app."""
+    """For a Flask app (or its bound ``wsgi_app``): make the request class leave the URL rule Flask
+    matched in ``environ["otelsvc.route"]`` as Flask sets it, so the middleware reads it after the app
+    ran instead of matching again. False for any other app.
+
+    The app's ``request_class`` becomes a subclass whose ``url_rule`` is a property: one Python call
+    per request where a ``before_request`` function would cost Flask's per-call coroutine check too.
+    Reading ``request.url_rule`` still gives the rule.
+    """
     owner = getattr(app, "__self__", app)
-    funcs = getattr(owner, "before_request_funcs", None)
-    if not isinstance(funcs, dict) or not hasattr(owner, "url_map"):
+    base = getattr(owner, "request_class", None)
+    if not isinstance(base, type) or not hasattr(owner, "url_map") or not hasattr(owner, "create_url_adapter"):
         return False
-
-    try:
-        # The request context's context variable: one lookup instead of three proxy lookups.
-        from flask.globals import _cv_request
-
-        def leave_rule() -> None:
-            request = _cv_request.get().request
-            rule = request.url_rule
-            if rule is not None:
-                request.environ[FLASK_ROUTE_KEY] = rule.rule
-
-    except ImportError:
-        from flask import request as proxy
-
-        def leave_rule() -> None:
-            rule = proxy.url_rule
-            if rule is not None:
-                proxy.environ[FLASK_ROUTE_KEY] = str(rule.rule)
-
-    funcs.setdefault(None, []).insert(0, leave_rule)
+    if getattr(base, "otelsvc_route", False):
+        return True
+    owner.request_class = _rule_request_class(base)
     return True
+
+
+_RULE_CLASSES: dict[type, type] = {}
+
+
+def _rule_request_class(base: type) -> type:
+    """``base`` with a ``url_rule`` that also leaves the rule's template in the environ (one class per base)."""
+    made = _RULE_CLASSES.get(base)
+    if made is not None:
+        return made
+
+    def set_rule(self: Any, rule: Any) -> None:
+        self._otelsvc_rule = rule
+        if rule is not None:
+            self.environ[FLASK_ROUTE_KEY] = rule.rule
+
+    made = type(
+        base.__name__,
+        (base,),
+        {
+            # Flask reads the rule several times a request: a getter in C (no Python call), the setter once.
+            "url_rule": property(
+                operator.attrgetter("_otelsvc_rule"), set_rule, doc="The URL rule Flask matched (and otelsvc keeps)."
+            ),
+            "_otelsvc_rule": None,
+            "otelsvc_route": True,
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+        },
+    )
+    _RULE_CLASSES[base] = made
+    return made

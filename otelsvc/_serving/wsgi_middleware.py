@@ -61,10 +61,7 @@ class _Request:
         self.started = perf_counter()
 
     def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
-        try:
-            self.status = int(status_line[:3])
-        except ValueError:
-            self.status = 500
+        self.status = _STATUSES.get(status_line) or _status_of(status_line)
         if exc_info:
             return self._start_response(status_line, headers, exc_info)
         return self._start_response(status_line, headers)
@@ -99,7 +96,7 @@ class _Request:
         else:
             route, endpoint = metrics.labels_for(None, self.path)
         protocol = environ.get("SERVER_PROTOCOL", "")
-        protocol = protocol[5:] if protocol.startswith("HTTP/") else ""
+        protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
         span = self.span
         if span is None:  # the common case (cached series, both conventions on) inline
             flight = self.flight
@@ -126,11 +123,27 @@ class _Request:
             span.span.end()
 
 
+# Status lines and protocols as the end records them, cached (a request then parses nothing).
+_STATUSES: dict[str, int] = {}
+_PROTOCOLS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2.0", "HTTP/3": "3"}
+
+
+def _status_of(status_line: str) -> int:
+    """The status code of a WSGI status line (500 when it has none), remembered for the next request."""
+    try:
+        status = int(status_line[:3])
+    except ValueError:
+        status = 500
+    if len(_STATUSES) < 1000:
+        _STATUSES[status_line] = status
+    return status
+
+
 class HttpMetricsMiddleware:
     """Wraps a WSGI app, e.g. ``app.wsgi_app = HttpMetricsMiddleware(app.wsgi_app, guard=guard)``.
 
-    A Flask app gets a first ``before_request`` function that leaves its matched URL rule in the
-    environ, read after the app ran (no second matching); other apps can pass
+    A Flask app's request class leaves its matched URL rule in the environ (``hook_flask``), read
+    after the app ran (no second matching); other apps can pass
     ``route_resolver(environ) -> template | None``, called after the app ran.
     ``spans=False`` keeps the metrics and makes no spans; the default makes them when the guard exports
     traces (an OTLP or console traces exporter, or the testing guard).

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Flask
+from flask import Flask, request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -30,6 +30,10 @@ def build(guard: TestingGuard) -> Any:
     @app.get("/boom")
     def boom() -> str:
         raise RuntimeError("boom")
+
+    @app.get("/rule/<name>")
+    def rule(name: str) -> str:
+        return str(request.url_rule.rule)  # type: ignore[union-attr]  # still the rule Flask matched
 
     app.wsgi_app = HttpMetricsMiddleware(
         app.wsgi_app,
@@ -60,6 +64,7 @@ def test_flask_rules_statuses_and_telemetry(served: tuple[TestingGuard, str]) ->
         assert client.get("/nowhere").status_code == 404
         assert client.get("/boom").status_code == 500
         assert client.post("/items/1").status_code == 405
+        assert client.get("/rule/x").text == "/rule/<name>"
         metrics = client.get("/telemetry/metrics")
         assert metrics.status_code == 200 and b"http_requests_total" in metrics.content
         assert client.get("/telemetry/health").json()["status"] == "ok"
@@ -68,6 +73,7 @@ def test_flask_rules_statuses_and_telemetry(served: tuple[TestingGuard, str]) ->
     assert classic[("boot", "GET", "404")] == 1
     assert classic[("other", "GET", "404")] == 1
     assert classic[("/boom", "GET", "500")] == 1
+    assert classic[("/rule/<name>", "GET", "200")] == 1
     assert all(v == 0 for _, v in guard.series("http_requests_in_flight"))
     assert all(v == 0 for _, v in guard.series("http.server.active_requests"))
 
