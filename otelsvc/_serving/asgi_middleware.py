@@ -168,7 +168,7 @@ class HttpMetricsMiddleware:
                 ends = flight.ends.get((route, endpoint, status, error, version))
                 if ends is None:
                     self.metrics.end(flight, route, endpoint, status, error, seconds, version)
-                elif ends[4] and (ends[4] == 2 or SPAN_KEY not in current_context()):
+                elif ends[4] and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context):
                     deferred = ends[5]
                     deferred.append(seconds)
                     if len(deferred) > 64:
