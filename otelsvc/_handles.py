@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXEMPLAR_MODES",
+    "FOLD_AFTER",
     "SPAN_KEY",
     "CounterHandle",
     "GaugeHandle",
@@ -673,6 +674,10 @@ def end_request(
 
 # A counter sum past this takes ``add`` (which knows the counter's own fast-path limits).
 _PLAIN_MAX = 2**62
+
+# A middleware folds an end series' deferred seconds once more than this many wait (the folds are cheap
+# per value in a batch; the list stays small between collections).
+FOLD_AFTER = 64
 
 # The current context, for the middlewares' exemplar test before they defer a request's end.
 current_context = _current_context

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otelsvc._handles import SPAN_KEY, current_context, end_request, fold_requests, step_pair, step_request
+from otelsvc._handles import FOLD_AFTER, SPAN_KEY, current_context, end_request, fold_requests, step_pair, step_request
 from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
@@ -98,7 +98,7 @@ class _Request:
             elif ends[4] and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context):
                 deferred = ends[5]
                 deferred.append(seconds)
-                if len(deferred) > 64:
+                if len(deferred) > FOLD_AFTER:
                     fold_requests(flight, (ends,))
             elif ends[3]:
                 end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)

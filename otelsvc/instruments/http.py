@@ -128,7 +128,8 @@ class RequestRecord:
 class Flight:
     """The series a request starts in (in-flight counts for one raw method, scheme and start endpoint),
     with the series it may end in, cached by (route, endpoint, status, error, protocol): a request costs
-    two dict probes and three fused handle calls."""
+    two dict probes, a count advanced at its start and its seconds appended at its end, folded into the
+    series later (``fold_requests``)."""
 
     __slots__ = ("active", "defer", "ends", "fast", "in_flight", "method", "scheme", "started", "taken")
 
