@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otelsvc._handles import FOLD_AFTER, SPAN_KEY, current_context, end_request, fold_requests, step_pair, step_request
+from otelsvc._handles import FOLD_AFTER, SPAN_KEY, current_context, fold_requests, step_pair, step_request
 from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
@@ -66,44 +66,56 @@ class _Request:
             raise
 
     def close(self) -> None:
+        """The server is done with the body: close it, then record the request. The common case (no
+        span, a cached end series, no exemplar to take) is deferred here; anything else is ``done``."""
         try:
             close = getattr(self.body, "close", None)
             if close is not None:
                 close()
         finally:
-            self.done(None)
+            if not self.finished:
+                seconds = perf_counter() - self.started
+                middleware = self.middleware
+                environ = self.environ
+                template = environ.get(FLASK_ROUTE_KEY) if middleware.resolve is None else middleware.resolved(environ)
+                route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
+                protocol = environ.get("SERVER_PROTOCOL", "")
+                protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
+                ends = self.flight.ends.get((route, endpoint, self.status, None, protocol))
+                if (
+                    ends is not None
+                    and ends[4]
+                    and self.span is None
+                    and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context)
+                ):
+                    self.finished = True
+                    deferred = ends[5]
+                    deferred.append(seconds)
+                    if len(deferred) > FOLD_AFTER:
+                        fold_requests(self.flight, (ends,))
+                else:
+                    self.done(None, seconds, route, endpoint, protocol)
 
-    def done(self, error: str | None) -> None:
-        """Record the request, once (the body's iteration and its ``close`` may both end it)."""
+    def done(
+        self, error: str | None, seconds: float | None = None, route: str = "", endpoint: str = "", protocol: str = ""
+    ) -> None:
+        """Record the request, once (the body's iteration and its ``close`` may both end it); ``close``
+        passes what it has worked out already."""
         if self.finished:
             return
         self.finished = True
-        seconds = perf_counter() - self.started
-        middleware = self.middleware
-        metrics = middleware.metrics
-        environ = self.environ
-        template = environ.get(FLASK_ROUTE_KEY) if middleware.resolve is None else middleware.resolved(environ)
-        if template:
-            route = endpoint = template
-        else:
-            route, endpoint = metrics.labels_for(None, self.path)
-        protocol = environ.get("SERVER_PROTOCOL", "")
-        protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
+        if seconds is None:
+            seconds = perf_counter() - self.started
+            middleware = self.middleware
+            environ = self.environ
+            template = environ.get(FLASK_ROUTE_KEY) if middleware.resolve is None else middleware.resolved(environ)
+            route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
+            protocol = environ.get("SERVER_PROTOCOL", "")
+            protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
+        metrics = self.middleware.metrics
         span = self.span
-        if span is None:  # the common case (cached series, both conventions on) inline
-            flight = self.flight
-            ends = flight.ends.get((route, endpoint, self.status, error, protocol))
-            if ends is None:
-                metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
-            elif ends[4] and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context):
-                deferred = ends[5]
-                deferred.append(seconds)
-                if len(deferred) > FOLD_AFTER:
-                    fold_requests(flight, (ends,))
-            elif ends[3]:
-                end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
-            else:
-                metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
+        if span is None:
+            metrics.end(self.flight, route, endpoint, self.status, error, seconds, protocol)
             return
         span.finish(route, self.status, error)
         # The body is closed outside the app call: make the span current again while recording.
