@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["bench_middleware"]
+__all__ = ["asgi_request", "bench_middleware", "wsgi_request"]
 
 ROW = Callable[[str, float, float, str, str], None]
 
@@ -139,9 +139,9 @@ def starlette_app(routes: int, variant: str, guard: Any) -> Any:
     return app
 
 
-def _asgi_per_request(app: Any, path: str, n: int) -> float:
-    """Seconds per request, ``n`` requests to ``path`` through ``app`` called directly."""
-    template = {
+def asgi_request(path: str) -> tuple[dict[str, Any], Any, Any]:
+    """(scope, receive, send) of a GET of ``path`` as a server would pass them (copy the scope per request)."""
+    scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -162,6 +162,13 @@ def _asgi_per_request(app: Any, path: str, n: int) -> float:
 
     async def send(message: dict[str, Any]) -> None:
         pass
+
+    return scope, receive, send
+
+
+def _asgi_per_request(app: Any, path: str, n: int) -> float:
+    """Seconds per request, ``n`` requests to ``path`` through ``app`` called directly."""
+    template, receive, send = asgi_request(path)
 
     async def run() -> float:
         for _ in range(50):
@@ -189,7 +196,8 @@ def flask_app(routes: int, variant: str, guard: Any) -> Any:
     return app
 
 
-def _wsgi_per_request(app: Any, path: str, n: int) -> float:
+def wsgi_request(app: Any, path: str) -> Callable[[], None]:
+    """A function making one GET of ``path`` through ``app`` as a WSGI server would (iterate, close)."""
     from werkzeug.test import EnvironBuilder
 
     environ = EnvironBuilder(path=path, headers=[("User-Agent", "bench")]).get_environ()
@@ -205,6 +213,11 @@ def _wsgi_per_request(app: Any, path: str, n: int) -> float:
         if close is not None:
             close()
 
+    return one
+
+
+def _wsgi_per_request(app: Any, path: str, n: int) -> float:
+    one = wsgi_request(app, path)
     for _ in range(50):
         one()
     t0 = time.thread_time()

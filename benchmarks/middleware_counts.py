@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 __all__ = ["main"]
 
@@ -35,33 +34,13 @@ EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 
 def _in_process(kind: str, variant: str, requests: int) -> None:
     """Run ``requests`` requests inside ``deque.extendleft`` (callgrind counts only inside it)."""
-    from benchmarks.middleware import _guard, fastapi_app, flask_app
+    from benchmarks.middleware import _guard, asgi_request, fastapi_app, flask_app, wsgi_request
 
     guard = _guard()
     path = "/r4/abc"
     if kind == "fastapi":
         app = fastapi_app(5, variant, guard)
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"bench"), (b"user-agent", b"bench")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
-        request = {"type": "http.request", "body": b"", "more_body": False}
-
-        async def receive() -> dict[str, Any]:
-            return request
-
-        async def send(message: dict[str, Any]) -> None:
-            pass
+        scope, receive, send = asgi_request(path)
 
         def one(_: int) -> None:
             # The app never waits here, so one send() runs the whole request (no event loop around it).
@@ -73,21 +52,10 @@ def _in_process(kind: str, variant: str, requests: int) -> None:
             raise RuntimeError("the app waited")
 
     else:
-        from werkzeug.test import EnvironBuilder
-
-        app = flask_app(5, variant, guard)
-        environ = EnvironBuilder(path=path, headers=[("User-Agent", "bench")]).get_environ()
-
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-            pass
+        request = wsgi_request(flask_app(5, variant, guard), path)
 
         def one(_: int) -> None:
-            body = app(dict(environ), start_response)
-            for _chunk in body:
-                pass
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+            request()
 
     for i in range(300):
         one(i)
