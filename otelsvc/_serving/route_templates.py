@@ -172,9 +172,9 @@ def hook_flask(app: Any) -> bool:
     matched in ``environ["otelsvc.route"]`` as Flask sets it, so the middleware reads it after the app
     ran instead of matching again. False for any other app.
 
-    The app's ``request_class`` becomes a subclass whose ``url_rule`` is a property: one Python call
+    The app's ``request_class`` becomes a subclass whose ``view_args`` is a property: one Python call
     per request where a ``before_request`` function would cost Flask's per-call coroutine check too.
-    Reading ``request.url_rule`` still gives the rule.
+    ``request.url_rule`` and ``request.view_args`` read as before.
     """
     owner = getattr(app, "__self__", app)
     base = getattr(owner, "request_class", None)
@@ -190,13 +190,15 @@ _RULE_CLASSES: dict[type, type] = {}
 
 
 def _rule_request_class(base: type) -> type:
-    """``base`` with a ``url_rule`` that also leaves the rule's template in the environ (one class per base)."""
+    """``base`` whose ``view_args``, which Flask sets right after ``url_rule`` once a rule matched,
+    also leaves that rule's template in the environ (one class per base)."""
     made = _RULE_CLASSES.get(base)
     if made is not None:
         return made
 
-    def set_rule(self: Any, rule: Any) -> None:
-        self._otelsvc_rule = rule
+    def set_view_args(self: Any, view_args: Any) -> None:
+        self._otelsvc_view_args = view_args
+        rule = self.url_rule
         if rule is not None:
             self.environ[FLASK_ROUTE_KEY] = rule.rule
 
@@ -204,11 +206,12 @@ def _rule_request_class(base: type) -> type:
         base.__name__,
         (base,),
         {
-            # Flask reads the rule several times a request: a getter in C (no Python call), the setter once.
-            "url_rule": property(
-                operator.attrgetter("_otelsvc_rule"), set_rule, doc="The URL rule Flask matched (and otelsvc keeps)."
+            # Flask reads view_args once a request and url_rule several times: the property goes on the
+            # one read least, its getter in C (no Python call), its setter once a request.
+            "view_args": property(
+                operator.attrgetter("_otelsvc_view_args"), set_view_args, doc="The matched rule's arguments."
             ),
-            "_otelsvc_rule": None,
+            "_otelsvc_view_args": None,
             "otelsvc_route": True,
             "__module__": base.__module__,
             "__qualname__": base.__qualname__,
