@@ -685,7 +685,7 @@ gil_enabled = _GIL
 SPAN_KEY = _SPAN_KEY
 
 
-def fold_requests(flight: Any, ends: Sequence[Any] = ()) -> None:
+def fold_requests(flight: Any, ends: Sequence[Any]) -> None:
     """Apply a flight's deferred request starts, and the deferred ends of each series in ``ends``.
 
     A middleware on the deferred path counts a request's start with ``next(flight.started)`` and

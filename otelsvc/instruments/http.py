@@ -10,6 +10,7 @@ no ``http.route`` for semconv).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -203,7 +204,10 @@ class HttpMetrics:
         self._lock = threading.Lock()
         _share_lock(self.instruments.instruments.values())
         _SHARING.add(self)
-        guard.bridge.collect_hooks.append(_fold_hook(self))
+        hook = _fold_hook(self)
+        guard.bridge.collect_hooks.append(hook)
+        # No dead hooks pile up; not at exit, where the guard's last collection still needs the fold.
+        weakref.finalize(self, _drop_hook, guard.bridge.collect_hooks, hook).atexit = False
 
     @classmethod
     def for_middleware(
@@ -381,6 +385,12 @@ def _fold_hook(metrics: HttpMetrics) -> Callable[[], None]:
             live.fold()
 
     return fold
+
+
+def _drop_hook(hooks: list[Callable[[], None]], hook: Callable[[], None]) -> None:
+    """Take a collected recorder's fold hook off the bridge's list."""
+    with contextlib.suppress(ValueError):
+        hooks.remove(hook)
 
 
 def _share_lock(instruments: Iterable[BridgedInstrument]) -> None:

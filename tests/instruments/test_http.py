@@ -140,3 +140,14 @@ def test_a_forked_child_forgets_the_parents_deferred_requests(guard: ProviderGua
     samples = _samples(guard)
     assert "http_requests_total" not in samples
     assert samples.get("http_requests_in_flight", 0) == 0
+
+
+def test_a_collected_recorder_leaves_no_collect_hook_behind(guard: ProviderGuard) -> None:
+    import gc
+
+    before = len(guard.bridge.collect_hooks)
+    metrics = HttpMetrics(guard)
+    assert len(guard.bridge.collect_hooks) == before + 1
+    del metrics
+    gc.collect()
+    assert len(guard.bridge.collect_hooks) == before
