@@ -194,6 +194,11 @@ def test_fork_during_an_export_in_flight(rotel: Rotel, monkeypatch: pytest.Monke
         assert guard.shutdown(timeout=10)
         for name in ("inflight.sdk", "inflight.handle"):
             rotel.wait_metric(name, lambda m: any(p.value == 1.0 for p in m.points))
+            # The parent's last push (at its shutdown) may reach rotel's log after the child's.
+            rotel.wait_metric(
+                name,
+                lambda m: m.resource.get("service.instance.id") == parent_id and any(p.value == 7.0 for p in m.points),
+            )
             latest: dict[str, float] = {}
             for instance, value in sorted(_ids(rotel, name), key=lambda iv: iv[1]):
                 latest[instance] = value
