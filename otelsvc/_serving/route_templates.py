@@ -5,17 +5,17 @@ Starlette/FastAPI: after the app ran, ``scope["route"]`` is the route that match
 included routers also leave their prefixed path in ``scope["fastapi"]["effective_route_context"]``).
 The Mounts crossed on the way (their path templates, never the matched values) are found once per
 route object by a search of the route tree by identity, then cached. Flask: the request's
-``url_rule``. Frameworks are imported only when an app of theirs is seen.
+``url_rule``, read from Flask's current context while it is pushed. Frameworks are imported only when
+an app of theirs is seen.
 """
 
 from __future__ import annotations
 
-import operator
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["FLASK_ROUTE_KEY", "StarletteRoutes", "hook_flask", "is_telemetry_request", "routes_of"]
+__all__ = ["StarletteRoutes", "flask_context", "flask_rule", "is_telemetry_request", "routes_of"]
 
 _AMBIGUOUS = object()
 
@@ -164,58 +164,32 @@ def is_telemetry_request(scope: MutableMapping[str, Any]) -> bool:
     return _SHARED.is_telemetry(scope, route_path)
 
 
-FLASK_ROUTE_KEY = "otelsvc.route"
+def flask_context(app: Any) -> tuple[Any, Callable[[Any], Any]] | None:
+    """For a Flask app (or its bound ``wsgi_app``): the app and the getter of Flask's current context,
+    whose ``request.url_rule`` is the rule Flask matched while the context is pushed (when Flask calls
+    ``start_response``), so the middleware matches nothing itself. None for any other app.
 
-
-def hook_flask(app: Any) -> bool:
-    """For a Flask app (or its bound ``wsgi_app``): make the request class leave the URL rule Flask
-    matched in ``environ["otelsvc.route"]`` as Flask sets it, so the middleware reads it after the app
-    ran instead of matching again. False for any other app.
-
-    The app's ``request_class`` becomes a subclass whose ``view_args`` is a property: one Python call
-    per request where a ``before_request`` function would cost Flask's per-call coroutine check too.
-    ``request.url_rule`` and ``request.view_args`` read as before.
+    The context variable is ``_cv_request`` up to Flask 3.1, ``_cv_app`` from 3.2 (the request context
+    merged into the app context); both contexts carry ``app`` and ``request``.
     """
     owner = getattr(app, "__self__", app)
-    base = getattr(owner, "request_class", None)
-    if not isinstance(base, type) or not hasattr(owner, "url_map") or not hasattr(owner, "create_url_adapter"):
-        return False
-    if getattr(base, "otelsvc_route", False):
-        return True
-    owner.request_class = _rule_request_class(base)
-    return True
+    if not hasattr(owner, "url_map") or not hasattr(owner, "request_context") or not hasattr(owner, "wsgi_app"):
+        return None
+    try:
+        import flask.globals as flask_globals
+    except ImportError:
+        return None
+    variable = getattr(flask_globals, "_cv_request", None) or getattr(flask_globals, "_cv_app", None)
+    if variable is None:
+        return None
+    return owner, variable.get
 
 
-_RULE_CLASSES: dict[type, type] = {}
-
-
-def _rule_request_class(base: type) -> type:
-    """``base`` whose ``view_args``, which Flask sets right after ``url_rule`` once a rule matched,
-    also leaves that rule's template in the environ (one class per base)."""
-    made = _RULE_CLASSES.get(base)
-    if made is not None:
-        return made
-
-    def set_view_args(self: Any, view_args: Any) -> None:
-        self._otelsvc_view_args = view_args
-        rule = self.url_rule
-        if rule is not None:
-            self.environ[FLASK_ROUTE_KEY] = rule.rule
-
-    made = type(
-        base.__name__,
-        (base,),
-        {
-            # Flask reads view_args once a request and url_rule several times: the property goes on the
-            # one read least, its getter in C (no Python call), its setter once a request.
-            "view_args": property(
-                operator.attrgetter("_otelsvc_view_args"), set_view_args, doc="The matched rule's arguments."
-            ),
-            "_otelsvc_view_args": None,
-            "otelsvc_route": True,
-            "__module__": base.__module__,
-            "__qualname__": base.__qualname__,
-        },
-    )
-    _RULE_CLASSES[base] = made
-    return made
+def flask_rule(app: Any, environ: Any) -> str | None:
+    """The template of the rule ``app`` matches for ``environ``, by matching again: only for a request
+    whose exception left Flask (debug or testing mode) before Flask called ``start_response``."""
+    try:
+        rule, _ = app.url_map.bind_to_environ(environ).match(return_rule=True)
+        return str(rule.rule)
+    except Exception:
+        return None

@@ -11,7 +11,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otelsvc._handles import FOLD_AFTER, SPAN_KEY, current_context, fold_requests, step_pair, step_request
-from otelsvc._serving.route_templates import FLASK_ROUTE_KEY, hook_flask
+from otelsvc._serving.route_templates import flask_context, flask_rule
 from otelsvc.types import StartResponse, WSGIApp, WSGIEnviron
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ __all__ = ["HttpMetricsMiddleware"]
 
 class _Request:
     """One request: the ``start_response`` the app gets (keeping the status) and the body the server
-    gets, which records the request when the server closes it (or when iterating it fails). One object
-    holds what the end needs, so a request allocates little."""
+    gets, which records the request when the server has iterated it (or closes it first, or iterating
+    it fails). One object holds what the end needs, so a request allocates little."""
 
     __slots__ = (
         "_start_response",
@@ -35,6 +35,7 @@ class _Request:
         "flight",
         "middleware",
         "path",
+        "route",
         "span",
         "started",
         "status",
@@ -47,6 +48,7 @@ class _Request:
     flight: Flight
     span: SpanScope | None
     path: str
+    route: str | None
     body: Iterable[bytes]
     status: int
     finished: bool
@@ -59,48 +61,54 @@ class _Request:
         return self._start_response(status_line, headers)
 
     def __iter__(self) -> Iterator[bytes]:
+        """The body, recording the request once the server has taken its last chunk (a test client
+        that reads the body records it without closing it). The common case (no span, a cached end
+        series, no exemplar to take) is deferred here; anything else is ``done``."""
         try:
             yield from self.body
         except BaseException as exc:
             self.done(type(exc).__name__)
             raise
+        if self.finished:
+            return
+        seconds = perf_counter() - self.started
+        middleware = self.middleware
+        environ = self.environ
+        template = self.route if middleware.resolve is None else middleware.resolved(environ)
+        route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
+        protocol = environ.get("SERVER_PROTOCOL", "")
+        protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
+        ends = self.flight.ends.get((route, endpoint, self.status, None, protocol))
+        if (
+            ends is not None
+            and ends[4]
+            and self.span is None
+            and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context)
+        ):
+            self.finished = True
+            deferred = ends[5]
+            deferred.append(seconds)
+            if len(deferred) > FOLD_AFTER:
+                fold_requests(self.flight, (ends,))
+        else:
+            self.done(None, seconds, route, endpoint, protocol)
 
     def close(self) -> None:
-        """The server is done with the body: close it, then record the request. The common case (no
-        span, a cached end series, no exemplar to take) is deferred here; anything else is ``done``."""
+        """The server is done with the body: close it, and record the request if its iteration did not
+        (the server stopped early or never iterated)."""
         try:
             close = getattr(self.body, "close", None)
             if close is not None:
                 close()
         finally:
             if not self.finished:
-                seconds = perf_counter() - self.started
-                middleware = self.middleware
-                environ = self.environ
-                template = environ.get(FLASK_ROUTE_KEY) if middleware.resolve is None else middleware.resolved(environ)
-                route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
-                protocol = environ.get("SERVER_PROTOCOL", "")
-                protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
-                ends = self.flight.ends.get((route, endpoint, self.status, None, protocol))
-                if (
-                    ends is not None
-                    and ends[4]
-                    and self.span is None
-                    and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context)
-                ):
-                    self.finished = True
-                    deferred = ends[5]
-                    deferred.append(seconds)
-                    if len(deferred) > FOLD_AFTER:
-                        fold_requests(self.flight, (ends,))
-                else:
-                    self.done(None, seconds, route, endpoint, protocol)
+                self.done(None)
 
     def done(
         self, error: str | None, seconds: float | None = None, route: str = "", endpoint: str = "", protocol: str = ""
     ) -> None:
-        """Record the request, once (the body's iteration and its ``close`` may both end it); ``close``
-        passes what it has worked out already."""
+        """Record the request, once (the body's iteration and its ``close`` may both end it); the end of
+        the iteration passes what it has worked out already."""
         if self.finished:
             return
         self.finished = True
@@ -108,7 +116,7 @@ class _Request:
             seconds = perf_counter() - self.started
             middleware = self.middleware
             environ = self.environ
-            template = environ.get(FLASK_ROUTE_KEY) if middleware.resolve is None else middleware.resolved(environ)
+            template = self.route if middleware.resolve is None else middleware.resolved(environ)
             route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
             protocol = environ.get("SERVER_PROTOCOL", "")
             protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
@@ -125,6 +133,27 @@ class _Request:
         finally:
             otel_context.detach(token)
             span.span.end()
+
+
+class _FlaskRequest(_Request):
+    """A request to a Flask app: ``start_response`` also takes the rule Flask matched from its current
+    context, which Flask still has pushed when it calls ``start_response``."""
+
+    __slots__ = ()
+
+    def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
+        self.status = _STATUSES.get(status_line) or _status_of(status_line)
+        try:
+            context = self.middleware._flask_context(None)  # type: ignore[misc]
+            if context is not None and context.app is self.middleware._flask:
+                rule = context.request.url_rule
+                if rule is not None:
+                    self.route = rule.rule
+        except Exception:  # a Flask whose contexts look different: no route, never a failed request
+            pass
+        if exc_info:
+            return self._start_response(status_line, headers, exc_info)
+        return self._start_response(status_line, headers)
 
 
 # Status lines and protocols as the end records them, cached (a request then parses nothing).
@@ -149,14 +178,26 @@ _new = object.__new__
 class HttpMetricsMiddleware:
     """Wraps a WSGI app, e.g. ``app.wsgi_app = HttpMetricsMiddleware(app.wsgi_app, guard=guard)``.
 
-    A Flask app's request class leaves its matched URL rule in the environ (``hook_flask``), read
-    after the app ran (no second matching); other apps can pass
+    A Flask app's matched URL rule is read from Flask's context when Flask calls ``start_response``
+    (no second matching); other apps can pass
     ``route_resolver(environ) -> template | None``, called after the app ran.
     ``spans=False`` keeps the metrics and makes no spans; the default makes them when the guard exports
     traces (an OTLP or console traces exporter, or the testing guard).
     """
 
-    __slots__ = ("_exact", "_flights", "_pattern", "_plain", "app", "metrics", "resolve", "spans")
+    __slots__ = (
+        "_exact",
+        "_flask",
+        "_flask_context",
+        "_flights",
+        "_kind",
+        "_pattern",
+        "_plain",
+        "app",
+        "metrics",
+        "resolve",
+        "spans",
+    )
 
     def __init__(
         self,
@@ -179,8 +220,10 @@ class HttpMetricsMiddleware:
         self._pattern = self.metrics.exclude_pattern
         self._plain = not self.metrics.prefix_rules  # every request starts in the endpoint "other"
         self._flights = self.metrics.flights
-        if route_resolver is None:
-            hook_flask(app)
+        flask = flask_context(app) if route_resolver is None else None
+        self._flask: Any = flask[0] if flask is not None else None
+        self._flask_context: Callable[[Any], Any] | None = flask[1] if flask is not None else None
+        self._kind: type[_Request] = _FlaskRequest if flask is not None else _Request
 
     def resolved(self, environ: WSGIEnviron) -> str | None:
         """The template ``route_resolver`` gives after the app ran (None when it fails)."""
@@ -204,13 +247,14 @@ class HttpMetricsMiddleware:
         else:
             step_pair(flight.active, flight.in_flight, 1)
         span: SpanScope | None = self.spans.start_wsgi(environ, flight.method) if self.spans is not None else None
-        request = _new(_Request)
+        request = _new(self._kind)
         request.middleware = self
         request.environ = environ
         request._start_response = start_response
         request.flight = flight
         request.span = span
         request.path = path
+        request.route = None
         request.body = ()
         request.status = 500
         request.finished = False
@@ -220,6 +264,8 @@ class HttpMetricsMiddleware:
         except BaseException as exc:
             if span is not None:
                 otel_context.detach(span.token)  # type: ignore[arg-type]
+            if self._flask is not None and request.route is None:
+                request.route = flask_rule(self._flask, environ)  # Flask let it out before start_response
             request.done(type(exc).__name__)
             raise
         if span is not None:

@@ -33,7 +33,7 @@ def build(guard: TestingGuard) -> Any:
 
     @app.get("/rule/<name>")
     def rule(name: str) -> str:
-        # Still what Flask matched, with the otelsvc request class in between.
+        # What Flask matched, untouched by the middleware.
         return f"{request.url_rule.rule} {request.view_args}"  # type: ignore[union-attr]
 
     app.wsgi_app = HttpMetricsMiddleware(
@@ -92,6 +92,35 @@ def test_wsgi_app_errors_keep_counts_exact() -> None:
     errors = {a.get("error.type") for a, _ in guard.series("http.server.request.duration")}
     assert errors == {"ValueError"}
     guard.shutdown()
+
+
+@pytest.mark.parametrize("testing", [True, False])
+def test_flask_exception_keeps_its_route(testing: bool) -> None:
+    """In testing (and debug) mode Flask lets a view's exception out before calling start_response:
+    the rule is matched again then, so the error is still recorded under its route."""
+    guard = start_testing()
+    app = Flask(__name__)
+    app.testing = testing
+
+    @app.get("/fail/<name>")
+    def fail(name: str) -> str:
+        raise KeyError(name)
+
+    app.wsgi_app = HttpMetricsMiddleware(app.wsgi_app, guard=guard, spans=False)  # type: ignore[method-assign]
+    try:
+        client = app.test_client()
+        if testing:
+            with pytest.raises(KeyError):
+                client.get("/fail/x")
+        else:
+            failed = client.get("/fail/x")
+            assert failed.status_code == 500 and failed.data  # reading the body ends the request
+        missing = client.get("/nowhere")
+        assert missing.status_code == 404 and missing.data
+        errors = {(a.get("http.route"), a.get("error.type")) for a, _ in guard.series("http.server.request.duration")}
+        assert errors == {("/fail/<name>", "KeyError" if testing else "500"), (None, None)}
+    finally:
+        guard.shutdown()
 
 
 def _macs(seed: int, suffix: str) -> list[str]:
