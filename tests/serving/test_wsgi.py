@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Flask, request
+from flask import Flask, Request, request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -119,6 +119,26 @@ def test_flask_exception_keeps_its_route(testing: bool) -> None:
         assert missing.status_code == 404 and missing.data
         errors = {(a.get("http.route"), a.get("error.type")) for a, _ in guard.series("http.server.request.duration")}
         assert errors == {("/fail/<name>", "KeyError" if testing else "500"), (None, None)}
+    finally:
+        guard.shutdown()
+
+
+def test_flask_request_class_set_after_the_middleware_keeps_routes() -> None:
+    """The app's classes are the user's: one set after the middleware was added still gets routes."""
+    guard = start_testing()
+    app = Flask(__name__)
+    app.add_url_rule("/items/<item>", "items", lambda item: item)
+    app.wsgi_app = HttpMetricsMiddleware(app.wsgi_app, guard=guard, spans=False)  # type: ignore[method-assign]
+
+    class MyRequest(Request):
+        pass
+
+    app.request_class = MyRequest
+    try:
+        with app.test_client().get("/items/1") as response:
+            assert response.data == b"1"
+        routes = {a.get("http.route") for a, _ in guard.series("http.server.request.duration")}
+        assert routes == {"/items/<item>"}
     finally:
         guard.shutdown()
 
