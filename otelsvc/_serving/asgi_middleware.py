@@ -141,7 +141,6 @@ class HttpMetricsMiddleware:
                 if span is not None:
                     span.end()
             else:
-                template = None
                 matched = scope.get("route")
                 if matched is not None and not scope.get("fastapi") and scope.get("root_path") == root:
                     # The common case (a route of the app itself, no Mount crossed): its path is the template.
@@ -166,14 +165,16 @@ class HttpMetricsMiddleware:
                 # (a cached series, no exemplar to take) is deferred; anything else through ``metrics.end``.
                 version = scope.get("http_version", "")
                 ends = flight.ends.get((route, endpoint, status, error, version))
-                if ends is None:
-                    self.metrics.end(flight, route, endpoint, status, error, seconds, version)
-                elif ends[4] and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context):
+                if (
+                    ends is not None
+                    and ends[4]
+                    and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context)
+                ):
                     deferred = ends[5]
                     deferred.append(seconds)
                     if len(deferred) > FOLD_AFTER:
                         fold_requests(flight, (ends,))
-                elif ends[3]:
+                elif ends is not None and ends[3]:
                     end_request(flight.active, flight.in_flight, ends[0], ends[2], ends[1], seconds)
                 else:
                     self.metrics.end(flight, route, endpoint, status, error, seconds, version)

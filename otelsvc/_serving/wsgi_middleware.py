@@ -56,42 +56,30 @@ class _Request:
 
     def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
         self.status = _STATUSES.get(status_line) or _status_of(status_line)
+        middleware = self.middleware
+        if middleware._flask is not None:
+            # Flask still has its context pushed when it calls start_response: take the rule it matched.
+            try:
+                context = middleware._flask_context(None)  # type: ignore[misc]
+                if context is not None and context.app is middleware._flask:
+                    rule = context.request.url_rule
+                    if rule is not None:
+                        self.route = rule.rule
+            except Exception:  # a Flask whose contexts look different: no route, never a failed request
+                pass
         if exc_info:
             return self._start_response(status_line, headers, exc_info)
         return self._start_response(status_line, headers)
 
     def __iter__(self) -> Iterator[bytes]:
         """The body, recording the request once the server has taken its last chunk (a test client
-        that reads the body records it without closing it). The common case (no span, a cached end
-        series, no exemplar to take) is deferred here; anything else is ``done``."""
+        that reads the body records it without closing it)."""
         try:
             yield from self.body
         except BaseException as exc:
-            self.done(type(exc).__name__)
+            self.end(type(exc).__name__)
             raise
-        if self.finished:
-            return
-        seconds = perf_counter() - self.started
-        middleware = self.middleware
-        environ = self.environ
-        template = self.route if middleware.resolve is None else middleware.resolved(environ)
-        route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
-        protocol = environ.get("SERVER_PROTOCOL", "")
-        protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
-        ends = self.flight.ends.get((route, endpoint, self.status, None, protocol))
-        if (
-            ends is not None
-            and ends[4]
-            and self.span is None
-            and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context)
-        ):
-            self.finished = True
-            deferred = ends[5]
-            deferred.append(seconds)
-            if len(deferred) > FOLD_AFTER:
-                fold_requests(self.flight, (ends,))
-        else:
-            self.done(None, seconds, route, endpoint, protocol)
+        self.end(None)
 
     def close(self) -> None:
         """The server is done with the body: close it, and record the request if its iteration did not
@@ -102,58 +90,48 @@ class _Request:
                 close()
         finally:
             if not self.finished:
-                self.done(None)
+                self.end(None)
 
-    def done(
-        self, error: str | None, seconds: float | None = None, route: str = "", endpoint: str = "", protocol: str = ""
-    ) -> None:
-        """Record the request, once (the body's iteration and its ``close`` may both end it); the end of
-        the iteration passes what it has worked out already."""
+    def end(self, error: str | None) -> None:
+        """Record the request, once (the end of the body's iteration, its ``close`` and a failure may
+        each end it). The common case (no span, a cached end series, no exemplar to take) is deferred;
+        anything else is recorded now."""
         if self.finished:
             return
         self.finished = True
-        if seconds is None:
-            seconds = perf_counter() - self.started
-            middleware = self.middleware
-            environ = self.environ
-            template = self.route if middleware.resolve is None else middleware.resolved(environ)
-            route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
-            protocol = environ.get("SERVER_PROTOCOL", "")
-            protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
-        metrics = self.middleware.metrics
+        seconds = perf_counter() - self.started
+        middleware = self.middleware
+        environ = self.environ
+        template = self.route if middleware.resolve is None else middleware.resolved(environ)
+        route, endpoint = (template, template) if template else middleware.metrics.labels_for(None, self.path)
+        protocol = environ.get("SERVER_PROTOCOL", "")
+        protocol = _PROTOCOLS.get(protocol) or (protocol[5:] if protocol.startswith("HTTP/") else "")
+        flight = self.flight
         span = self.span
+        ends = flight.ends.get((route, endpoint, self.status, error, protocol))
+        if (
+            ends is not None
+            and ends[4]
+            and span is None
+            and (ends[4] == 2 or not (context := current_context()) or SPAN_KEY not in context)
+        ):
+            deferred = ends[5]
+            deferred.append(seconds)
+            if len(deferred) > FOLD_AFTER:
+                fold_requests(flight, (ends,))
+            return
+        metrics = middleware.metrics
         if span is None:
-            metrics.end(self.flight, route, endpoint, self.status, error, seconds, protocol)
+            metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
             return
         span.finish(route, self.status, error)
         # The body is closed outside the app call: make the span current again while recording.
         token = otel_context.attach(trace.set_span_in_context(span.span))
         try:
-            metrics.end(self.flight, route, endpoint, self.status, error, seconds, protocol)
+            metrics.end(flight, route, endpoint, self.status, error, seconds, protocol)
         finally:
             otel_context.detach(token)
             span.span.end()
-
-
-class _FlaskRequest(_Request):
-    """A request to a Flask app: ``start_response`` also takes the rule Flask matched from its current
-    context, which Flask still has pushed when it calls ``start_response``."""
-
-    __slots__ = ()
-
-    def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
-        self.status = _STATUSES.get(status_line) or _status_of(status_line)
-        try:
-            context = self.middleware._flask_context(None)  # type: ignore[misc]
-            if context is not None and context.app is self.middleware._flask:
-                rule = context.request.url_rule
-                if rule is not None:
-                    self.route = rule.rule
-        except Exception:  # a Flask whose contexts look different: no route, never a failed request
-            pass
-        if exc_info:
-            return self._start_response(status_line, headers, exc_info)
-        return self._start_response(status_line, headers)
 
 
 # Status lines and protocols as the end records them, cached (a request then parses nothing).
@@ -190,7 +168,6 @@ class HttpMetricsMiddleware:
         "_flask",
         "_flask_context",
         "_flights",
-        "_kind",
         "_pattern",
         "_plain",
         "app",
@@ -223,7 +200,6 @@ class HttpMetricsMiddleware:
         flask = flask_context(app) if route_resolver is None else None
         self._flask: Any = flask[0] if flask is not None else None
         self._flask_context: Callable[[Any], Any] | None = flask[1] if flask is not None else None
-        self._kind: type[_Request] = _FlaskRequest if flask is not None else _Request
 
     def resolved(self, environ: WSGIEnviron) -> str | None:
         """The template ``route_resolver`` gives after the app ran (None when it fails)."""
@@ -247,7 +223,7 @@ class HttpMetricsMiddleware:
         else:
             step_pair(flight.active, flight.in_flight, 1)
         span: SpanScope | None = self.spans.start_wsgi(environ, flight.method) if self.spans is not None else None
-        request = _new(self._kind)
+        request = _new(_Request)
         request.middleware = self
         request.environ = environ
         request._start_response = start_response
@@ -266,7 +242,7 @@ class HttpMetricsMiddleware:
                 otel_context.detach(span.token)  # type: ignore[arg-type]
             if self._flask is not None and request.route is None:
                 request.route = flask_rule(self._flask, environ)  # Flask let it out before start_response
-            request.done(type(exc).__name__)
+            request.end(type(exc).__name__)
             raise
         if span is not None:
             otel_context.detach(span.token)  # type: ignore[arg-type]
